@@ -1,0 +1,1 @@
+"""The ``sqlora`` command line (typer + rich); one module per group of commands."""

@@ -1,0 +1,9 @@
+"""Entry point: importing the command modules registers their commands on ``app``."""
+
+from sqlora.cli import ask, data, demo, evaluate, models, serve, sqltools, train  # noqa: F401
+from sqlora.cli.app import app
+
+__all__ = ["app"]
+
+if __name__ == "__main__":
+    app()

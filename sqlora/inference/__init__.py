@@ -1,0 +1,1 @@
+"""Inference: validated SQL from a question and a schema."""

@@ -1,0 +1,145 @@
+"""SQLGenerator: batched greedy generation, SQL extraction, validation and one repair attempt."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import torch
+
+from sqlora.inference.validation import validate_sql
+from sqlora.models.loading import default_device, load_model, load_tokenizer
+from sqlora.prompts.extraction import extract_sql
+from sqlora.prompts.templates import render_prompt
+
+STOP_STRINGS = [";", "\n\n", "```\n"]
+ADAPTER_META = "sqlora.json"
+
+
+@dataclass
+class SQLResult:
+    """One answer: the SQL, whether it validated, why not, and what it cost."""
+
+    sql: str
+    valid: bool
+    errors: list[str] = field(default_factory=list)
+    raw: str = ""
+    latency_s: float = 0.0
+    generated_tokens: int = 0
+    repaired: bool = False
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def adapter_metadata(adapter: str | None) -> dict:
+    """What sqlora recorded next to a trained adapter (base model, prompt style)."""
+    if not adapter:
+        return {}
+    path = Path(adapter) / ADAPTER_META
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+class SQLGenerator:
+    """Turn questions over schemas into validated SQL with a base model and an optional adapter."""
+
+    def __init__(
+        self,
+        model: str | None = None,
+        adapter: str | None = None,
+        prompt_style: str | None = None,
+        quantize: bool = False,
+        device: str | None = None,
+        max_new_tokens: int = 160,
+        batch_size: int = 8,
+        repair: bool = True,
+    ) -> None:
+        meta = adapter_metadata(adapter)
+        self.model_name = model or meta.get("base_model")
+        self.adapter = adapter
+        self.device = device or default_device()
+        self.tokenizer = load_tokenizer(self.model_name)
+        self.tokenizer.padding_side = "left"
+        self.model = load_model(self.model_name, quantize=quantize, device=self.device, adapter=adapter)
+        self.prompt_style = prompt_style or meta.get("prompt_style") or "chat"
+        self.max_new_tokens = max_new_tokens
+        self.batch_size = batch_size
+        self.repair = repair
+
+    @staticmethod
+    @lru_cache(maxsize=4)
+    def _shared(key: tuple) -> SQLGenerator:
+        return SQLGenerator(**dict(key))
+
+    @classmethod
+    def shared(cls, **kwargs) -> SQLGenerator:
+        """A process-wide generator for these settings (loaded once)."""
+        return cls._shared(tuple(sorted(kwargs.items())))
+
+    def prompt(self, question: str, schema: str) -> str:
+        return render_prompt(schema, question, self.prompt_style, self.tokenizer)
+
+    @torch.inference_mode()
+    def complete(self, prompts: list[str]) -> list[tuple[str, int]]:
+        """Greedy completions of ``prompts`` (batched, left-padded), with generated-token counts."""
+        outputs: list[tuple[str, int]] = []
+        for start in range(0, len(prompts), self.batch_size):
+            chunk = prompts[start : start + self.batch_size]
+            encoded = self.tokenizer(chunk, return_tensors="pt", padding=True, add_special_tokens=False)
+            encoded = encoded.to(self.model.device)
+            generated = self.model.generate(
+                **encoded,
+                max_new_tokens=self.max_new_tokens,
+                do_sample=False,
+                stop_strings=STOP_STRINGS,
+                tokenizer=self.tokenizer,
+                pad_token_id=self.tokenizer.pad_token_id,
+            )
+            new_tokens = generated[:, encoded["input_ids"].shape[1] :]
+            for row in new_tokens:
+                count = int((row != self.tokenizer.pad_token_id).sum())
+                outputs.append((self.tokenizer.decode(row, skip_special_tokens=True), count))
+        return outputs
+
+    def generate_batch(self, pairs: list[tuple[str, str]]) -> list[SQLResult]:
+        """Answer (question, schema) pairs; each result is validated, and repaired once on failure."""
+        started = time.perf_counter()
+        completions = self.complete([self.prompt(q, s) for q, s in pairs])
+        elapsed = time.perf_counter() - started
+        results = []
+        for (_, schema), (text, count) in zip(pairs, completions, strict=True):
+            sql = extract_sql(text)
+            check = validate_sql(sql, schema)
+            results.append(SQLResult(sql, check.valid, check.errors, text, elapsed / len(pairs), count))
+        if self.repair:
+            self._repair(pairs, results)
+        return results
+
+    def _repair(self, pairs: list[tuple[str, str]], results: list[SQLResult]) -> None:
+        """One more try for invalid answers, with the error message in the prompt."""
+        failed = [i for i, r in enumerate(results) if not r.valid]
+        if not failed:
+            return
+        started = time.perf_counter()
+        prompts = []
+        for i in failed:
+            question, schema = pairs[i]
+            hint = f"{question}\n(A previous answer `{results[i].sql}` failed: {results[i].errors[0]})"
+            prompts.append(self.prompt(hint, schema))
+        completions = self.complete(prompts)
+        extra = (time.perf_counter() - started) / len(failed)
+        for i, (text, count) in zip(failed, completions, strict=True):
+            sql = extract_sql(text)
+            check = validate_sql(sql, pairs[i][1])
+            old = results[i]
+            if check.valid:
+                results[i] = SQLResult(sql, True, [], text, old.latency_s + extra, old.generated_tokens + count, True)
+            else:
+                old.latency_s += extra
+                old.generated_tokens += count
+
+    def generate(self, question: str, schema: str) -> SQLResult:
+        return self.generate_batch([(question, schema)])[0]

@@ -1,0 +1,63 @@
+"""Validate generated SQL against a schema: it parses, is a read query, and compiles (EXPLAIN)."""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+import sqlglot
+from sqlglot import exp
+from sqlglot.errors import ParseError, TokenError
+
+
+@dataclass
+class Validation:
+    valid: bool
+    errors: list[str] = field(default_factory=list)
+
+
+READ_ROOTS = (exp.Select, exp.Union, exp.Intersect, exp.Except)
+
+
+@lru_cache(maxsize=256)
+def _schema_statements(schema: str) -> tuple[str, ...]:
+    statements = []
+    for statement in sqlglot.parse(schema, read="sqlite"):
+        if isinstance(statement, exp.Create):
+            statements.append(statement.sql(dialect="sqlite"))
+    return tuple(statements)
+
+
+def schema_database(schema: str) -> sqlite3.Connection:
+    """An empty in-memory SQLite database with the schema's tables (for dry runs)."""
+    conn = sqlite3.connect(":memory:")
+    for statement in _schema_statements(schema):
+        conn.execute(statement)
+    return conn
+
+
+def validate_sql(sql: str, schema: str) -> Validation:
+    """Check that ``sql`` is one read-only statement that compiles against ``schema`` (SQLite)."""
+    if not sql.strip():
+        return Validation(False, ["no SQL found in the model output"])
+    try:
+        statements = [s for s in sqlglot.parse(sql, read="sqlite") if s is not None]
+    except (ParseError, TokenError) as err:
+        return Validation(False, [f"syntax error: {str(err).splitlines()[0]}"])
+    if len(statements) != 1:
+        return Validation(False, ["expected exactly one statement"])
+    root = statements[0]
+    if not isinstance(root, READ_ROOTS):
+        return Validation(False, [f"only SELECT queries are allowed, got {root.key.upper()}"])
+    try:
+        conn = schema_database(schema)
+    except sqlite3.Error as err:
+        return Validation(False, [f"schema does not load: {err}"])
+    try:
+        conn.execute(f"EXPLAIN {sql}")
+    except sqlite3.Error as err:
+        return Validation(False, [f"does not compile against the schema: {err}"])
+    finally:
+        conn.close()
+    return Validation(True)

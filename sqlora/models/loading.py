@@ -1,0 +1,77 @@
+"""Load base models and tokenizers: by hub id, local directory or the embedded default."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from sqlora.models.embedded import EMBEDDED_MODEL_NAME, embedded_model_dir
+
+EMBEDDED_ALIASES = {"embedded", EMBEDDED_MODEL_NAME.lower(), "huggingfacetb/" + EMBEDDED_MODEL_NAME.lower()}
+
+
+def resolve_model(name: str | None) -> str:
+    """A loadable path or hub id: None and the embedded aliases map to the converted embedded model."""
+    if name is None or name.lower() in EMBEDDED_ALIASES:
+        return str(embedded_model_dir())
+    return str(Path(name)) if Path(name).exists() else name
+
+
+def default_device() -> str:
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def compute_dtype(device: str | None = None) -> torch.dtype:
+    """bf16 on GPUs that support it, fp16 on older GPUs, fp32 on CPU."""
+    if (device or default_device()).startswith("cuda"):
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return torch.float32
+
+
+def nf4_config(device: str | None = None):
+    """4-bit NF4 with double quantization: the QLoRA storage format."""
+    from transformers import BitsAndBytesConfig
+
+    return BitsAndBytesConfig(
+        load_in_4bit=True,
+        bnb_4bit_quant_type="nf4",
+        bnb_4bit_use_double_quant=True,
+        bnb_4bit_compute_dtype=compute_dtype(device),
+    )
+
+
+def load_tokenizer(name: str | None = None):
+    """The model's tokenizer, with a pad token set (left padding is chosen by the caller)."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(resolve_model(name))
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def load_model(
+    name: str | None = None,
+    quantize: bool = False,
+    device: str | None = None,
+    dtype: torch.dtype | None = None,
+    adapter: str | None = None,
+):
+    """A causal LM, optionally 4-bit NF4 quantized, optionally with a LoRA adapter attached."""
+    from transformers import AutoModelForCausalLM
+
+    device = device or default_device()
+    kwargs: dict = {"dtype": dtype or compute_dtype(device)}
+    if quantize:
+        kwargs["quantization_config"] = nf4_config(device)
+        kwargs["device_map"] = {"": device if device != "cuda" else 0}
+    model = AutoModelForCausalLM.from_pretrained(resolve_model(name), **kwargs)
+    if not quantize:
+        model.to(device)
+    if adapter:
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, adapter)
+    model.eval()
+    return model

@@ -1,0 +1,1 @@
+"""SQL utilities built on sqlglot: schema text, normalization, dialects, explanations, hints."""

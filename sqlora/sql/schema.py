@@ -1,0 +1,97 @@
+"""Schema context: CREATE TABLE text <-> a table/column mapping, read from SQLite files."""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import sqlglot
+from sqlglot import exp
+
+_PLAIN_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_SIMPLE_TYPE = re.compile(r"^[A-Za-z]+(\s*\(\s*\d+\s*(,\s*\d+\s*)?\))?$")
+
+
+def clean_type(declared: str) -> str:
+    """A declared column type as a simple type name; odd ones become their SQLite affinity."""
+    declared = (declared or "").strip()
+    if _SIMPLE_TYPE.match(declared):
+        return declared.upper()
+    upper = declared.upper()
+    if "INT" in upper:
+        return "INTEGER"
+    if any(word in upper for word in ("CHAR", "CLOB", "TEXT")) or not upper:
+        return "TEXT"
+    if "BLOB" in upper:
+        return "BLOB"
+    if any(word in upper for word in ("REAL", "FLOA", "DOUB")):
+        return "REAL"
+    return "NUMERIC"
+
+
+@dataclass
+class Table:
+    """A table's name and its columns as (name, declared type) pairs."""
+
+    name: str
+    columns: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def column_names(self) -> list[str]:
+        return [name for name, _ in self.columns]
+
+
+def quote_identifier(name: str) -> str:
+    """Quote a name only when it needs it, so contexts stay in the dataset's compact style."""
+    return name if _PLAIN_NAME.match(name) else '"' + name.replace('"', '""') + '"'
+
+
+def render_create_tables(tables: list[Table]) -> str:
+    """Render tables as compact CREATE TABLE statements joined by '; ' (sql-create-context style)."""
+    lines = []
+    for table in tables:
+        cols = ", ".join(f"{quote_identifier(n)} {clean_type(t)}" for n, t in table.columns)
+        lines.append(f"CREATE TABLE {quote_identifier(table.name)} ({cols})")
+    return "; ".join(lines)
+
+
+def parse_schema(context: str, dialect: str = "sqlite") -> list[Table]:
+    """Read CREATE TABLE statements into tables; statements of other kinds are ignored."""
+    tables: list[Table] = []
+    for statement in sqlglot.parse(context, read=dialect):
+        if not isinstance(statement, exp.Create) or not isinstance(statement.this, exp.Schema):
+            continue
+        schema = statement.this
+        table = Table(name=schema.this.name)
+        for column in schema.expressions:
+            if isinstance(column, exp.ColumnDef):
+                kind = column.args.get("kind")
+                table.columns.append((column.name, kind.sql(dialect=dialect) if kind else "TEXT"))
+        tables.append(table)
+    return tables
+
+
+@lru_cache(maxsize=512)
+def sqlite_tables(db_path: str) -> tuple[Table, ...]:
+    """The user tables of a SQLite file, read through PRAGMA table_info (read-only)."""
+    uri = Path(db_path).resolve().as_uri() + "?mode=ro"
+    with sqlite3.connect(uri, uri=True) as conn:
+        names = [
+            row[0]
+            for row in conn.execute(
+                "SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%' ORDER BY rowid"
+            )
+        ]
+        tables = []
+        for name in names:
+            info = conn.execute(f"PRAGMA table_info({quote_identifier(name)})").fetchall()
+            tables.append(Table(name=name, columns=[(row[1], row[2]) for row in info]))
+    return tuple(tables)
+
+
+def sqlite_schema_context(db_path: str | Path) -> str:
+    """The full schema of a SQLite database as compact CREATE TABLE context."""
+    return render_create_tables(list(sqlite_tables(str(db_path))))

@@ -1,0 +1,41 @@
+import pytest
+
+from sqlora.prompts.extraction import extract_sql
+from sqlora.prompts.templates import ARTICLE_TEMPLATE, render_prompt
+
+
+def test_article_template_is_exact():
+    assert ARTICLE_TEMPLATE == "Given the following database schema:\n{schema}\n\nQuestion: {question}\n\nSQL Query: {sql}"
+    prompt = render_prompt("CREATE TABLE t (a INT)", "How many?", "article")
+    assert prompt == "Given the following database schema:\nCREATE TABLE t (a INT)\n\nQuestion: How many?\n\nSQL Query: "
+
+
+def test_chat_template_uses_tokenizer(embedded_dir):
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(embedded_dir)
+    prompt = render_prompt("CREATE TABLE t (a INT)", "How many?", "chat", tokenizer)
+    assert prompt.count("<|im_start|>") == 3
+    assert prompt.endswith("<|im_start|>assistant\n")
+    assert "Question: How many?" in prompt
+    with pytest.raises(ValueError):
+        render_prompt("CREATE TABLE t (a INT)", "q", "chat", None)
+    with pytest.raises(ValueError):
+        render_prompt("CREATE TABLE t (a INT)", "q", "haiku")
+
+
+@pytest.mark.parametrize(
+    ("output", "expected"),
+    [
+        ("SELECT COUNT(*) FROM head WHERE age > 56", "SELECT COUNT(*) FROM head WHERE age > 56"),
+        ("```sql\nSELECT a FROM t;\n```\nThis query returns a.", "SELECT a FROM t"),
+        ("Here is the query: SELECT a FROM t WHERE b = 'x;y'; SELECT 2", "SELECT a FROM t WHERE b = 'x;y'"),
+        ("SELECT a\nFROM t\nWHERE b > 1\n\nThis selects a.", "SELECT a FROM t WHERE b > 1"),
+        ("SELECT name FROM t ORDER BY x DESC LIMIT 1 which returns the top one", "SELECT name FROM t ORDER BY x DESC LIMIT 1"),
+        ("SELECT a FROM t; DROP TABLE t;", "SELECT a FROM t"),
+        ("I am sorry, I cannot answer that.", ""),
+        ("  select  distinct a from t  ", "select  distinct a from t"),
+    ],
+)
+def test_extract_sql(output, expected):
+    assert extract_sql(output) == expected
