@@ -8,5 +8,11 @@ from sqlora.evaluation.execution import ExecutionOutcome, execution_match, resul
 from sqlora.evaluation.hardness import spider_hardness
 from sqlora.evaluation.testsuite import testsuite_match
 
-__all__ = ["ExecutionOutcome", "execution_match", "normalize_sql", "results_match", "spider_hardness",
-           "testsuite_match"]
+__all__ = [
+    "ExecutionOutcome",
+    "execution_match",
+    "normalize_sql",
+    "results_match",
+    "spider_hardness",
+    "testsuite_match",
+]

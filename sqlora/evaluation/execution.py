@@ -112,8 +112,9 @@ def _column_candidates(gold: Rows, pred: Rows, width: int) -> list[list[int]]:
     return [[j for j in range(width) if pred_cols[j] == gold_cols[i]] for i in range(width)]
 
 
-def results_match(gold_rows: Sequence[Sequence], pred_rows: Sequence[Sequence], ordered: bool,
-                  allow_column_permutation: bool = True) -> bool:
+def results_match(
+    gold_rows: Sequence[Sequence], pred_rows: Sequence[Sequence], ordered: bool, allow_column_permutation: bool = True
+) -> bool:
     """Spider-style result equality: multisets of rows (lists when ``ordered``), columns may be permuted."""
     gold, pred = normalize_rows(gold_rows), normalize_rows(pred_rows)
     if not gold and not pred:
@@ -152,8 +153,9 @@ def has_top_level_order_by(sql: str) -> bool:
     return tree is not None and tree.args.get("order") is not None
 
 
-def compare_results(gold: QueryResult, pred: QueryResult, gold_sql: str,
-                    allow_column_permutation: bool = True) -> ExecutionOutcome:
+def compare_results(
+    gold: QueryResult, pred: QueryResult, gold_sql: str, allow_column_permutation: bool = True
+) -> ExecutionOutcome:
     """Classify one (gold, prediction) pair of query results."""
     if not gold.ok:
         return ExecutionOutcome(GOLD_ERROR, f"gold failed: {gold.error}", pred.ok)

@@ -105,8 +105,9 @@ def components(tree: exp.Expression) -> Components:
     if from_ is not None and isinstance(from_.this, exp.Values):
         extra_tables = 0
     comp1 = sum(x is not None for x in (where, group, order, tree.args.get("limit"))) + extra_tables
-    comp1 += sum(_connectors(c, exp.Or) for c in [*on_conditions, where.this if where else None,
-                                                   having.this if having else None])
+    comp1 += sum(
+        _connectors(c, exp.Or) for c in [*on_conditions, where.this if where else None, having.this if having else None]
+    )
     comp1 += sum(_is_like(u) for u in units)
     comp2 += sum(_nested_in(u, tree) for u in units)
 

@@ -112,6 +112,7 @@ class _Resolver:
 
 def _like_examples(pattern: str, rng: random.Random) -> list[str]:
     """Strings that match a LIKE pattern (and one near miss)."""
+
     def fill(char: str) -> str:
         if char == "%":
             return "".join(rng.choice(string.ascii_lowercase) for _ in range(rng.randint(0, 3)))
@@ -244,12 +245,14 @@ def build_database(tables: list[Table], plan: Plan, seed: str, dense: bool = Fal
     group_kind: dict[ColumnKey, str] = {}
     for key, root in groups.items():
         group_literals[root].extend(_neighbours(plan.literals.get(key, [])))
-        if group_kind.get(root) != "int":
-            group_kind[root] = kinds.get(key, "text") if root not in group_kind or kinds.get(key) == "int" else \
-                group_kind[root]
+        ranked = ("text", "real", "int")  # a group that holds any number column draws numbers
+        current = group_kind.get(root, "text")
+        group_kind[root] = max(current, kinds.get(key, "text"), key=ranked.index)
     rows_per_table = rng.randint(10, 24)
-    pools = {root: _pool(group_kind[root], lits, max(3, rng.randint(3, rows_per_table // 2 + 3)), rng)
-             for root, lits in group_literals.items()}
+    pools = {
+        root: _pool(group_kind[root], lits, max(3, rng.randint(3, rows_per_table // 2 + 3)), rng)
+        for root, lits in group_literals.items()
+    }
     plant_rate = 0.6 if dense else 0.35
     null_rate = 0.0 if dense else rng.choice([0.0, 0.0, 0.05, 0.1])
 
@@ -288,15 +291,17 @@ class TestSuite:
 
     __test__ = False  # not a pytest class
 
-    def match(self, pred: str, timeout_s: float = DEFAULT_TIMEOUT_S,
-              allow_column_permutation: bool = True) -> ExecutionOutcome:
+    def match(
+        self, pred: str, timeout_s: float = DEFAULT_TIMEOUT_S, allow_column_permutation: bool = True
+    ) -> ExecutionOutcome:
         """Correct only when ``pred`` returns the gold result on every database."""
         if not self.databases:
             return ExecutionOutcome(GOLD_ERROR, "no test databases could be built from the context")
         verdict = ExecutionOutcome(CORRECT, None, True)
         for conn, gold in zip(self.databases, self.gold_results, strict=True):
-            outcome = compare_results(gold, run_query(conn, pred, timeout_s, MAX_ROWS), self.gold,
-                                      allow_column_permutation)
+            outcome = compare_results(
+                gold, run_query(conn, pred, timeout_s, MAX_ROWS), self.gold, allow_column_permutation
+            )
             if outcome.outcome in (GOLD_ERROR, PRED_ERROR, PRED_TIMEOUT):
                 return outcome
             if outcome.outcome == WRONG:
@@ -309,8 +314,9 @@ def _seed(*parts: object) -> str:
 
 
 @lru_cache(maxsize=128)
-def build_test_suite(context: str, gold: str, k: int = DEFAULT_K, seed: int = 0,
-                     timeout_s: float = DEFAULT_TIMEOUT_S) -> TestSuite:
+def build_test_suite(
+    context: str, gold: str, k: int = DEFAULT_K, seed: int = 0, timeout_s: float = DEFAULT_TIMEOUT_S
+) -> TestSuite:
     """K databases for ``gold`` over ``context``; when gold is empty on all of them, K denser ones are added."""
     try:
         tables = [t for t in parse_schema(context) if t.columns]
@@ -335,8 +341,9 @@ def build_test_suite(context: str, gold: str, k: int = DEFAULT_K, seed: int = 0,
     return TestSuite(databases, results, gold, weak)
 
 
-def testsuite_match(context: str, gold: str, pred: str, k: int = DEFAULT_K, seed: int = 0,
-                    timeout_s: float = DEFAULT_TIMEOUT_S) -> ExecutionOutcome:
+def testsuite_match(
+    context: str, gold: str, pred: str, k: int = DEFAULT_K, seed: int = 0, timeout_s: float = DEFAULT_TIMEOUT_S
+) -> ExecutionOutcome:
     """Test-suite execution accuracy of ``pred`` against ``gold`` over generated databases."""
     return build_test_suite(context, gold, k, seed, timeout_s).match(pred, timeout_s)
 
