@@ -1,0 +1,247 @@
+"""The QLoRA training loop: accelerate for devices and processes, PEFT for adapters."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import resource
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from sqlora.data.loaders import load_examples
+from sqlora.data.splits import deduplicate, split_by_group
+from sqlora.training.batching import batch_plan, shard
+from sqlora.training.checkpoint import list_checkpoints, load_checkpoint, restore_rng, save_checkpoint
+from sqlora.training.config import TrainConfig
+from sqlora.training.features import Features, collate, encode_example
+from sqlora.training.loss import AnswerLoss
+from sqlora.training.progress import RunLogger
+
+ADAPTER_META = "sqlora.json"
+
+
+def prepare_data(config: TrainConfig, tokenizer) -> tuple[list[Features], list[Features], dict]:
+    """Load, deduplicate, split by database and tokenize; returns train, validation and counts."""
+    examples = deduplicate(load_examples(config.data, db_dir=config.db_dir).examples)
+    held = set(config.holdout_dbs)
+    examples = [e for e in examples if e.db_id not in held]
+    if config.eval_data:
+        train_rows = examples
+        valid_rows = load_examples(config.eval_data, db_dir=config.db_dir).examples
+    else:
+        splits = split_by_group(examples, validation=config.validation_fraction, test=0.0, seed=config.seed)
+        train_rows, valid_rows = splits.train, splits.validation
+    if config.max_examples and len(train_rows) > config.max_examples:
+        train_rows = random.Random(config.seed).sample(train_rows, config.max_examples)
+    encode = lambda e: encode_example(e, tokenizer, config.prompt_style, config.token_weights, config.max_length)  # noqa: E731
+    train = [f for f in map(encode, train_rows) if f is not None]
+    valid = [f for f in map(encode, valid_rows[:256]) if f is not None]
+    counts = {"train_rows": len(train_rows), "train_encoded": len(train), "validation": len(valid)}
+    counts["too_long"] = len(train_rows) - len(train)
+    return train, valid, counts
+
+
+def build_model(config: TrainConfig, device: str):
+    """The base model (4-bit NF4 unless --no-quantize) with fresh LoRA adapters."""
+    from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
+
+    from sqlora.models.loading import load_model
+
+    dtype = torch.float32 if device == "cpu" else None
+    model = load_model(config.model, quantize=config.quantize, device=device, dtype=dtype)
+    checkpointing = config.gradient_checkpointing
+    use_checkpointing = checkpointing == "on" or (
+        checkpointing == "auto" and device != "cpu" and model.num_parameters() > 1_000_000_000
+    )
+    if config.quantize:
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=use_checkpointing)
+    elif use_checkpointing:
+        model.gradient_checkpointing_enable()
+    lora = LoraConfig(
+        r=config.lora_r,
+        lora_alpha=config.lora_alpha,
+        lora_dropout=config.lora_dropout,
+        target_modules=config.target_modules,
+        task_type="CAUSAL_LM",
+    )
+    model = get_peft_model(model, lora)
+    model.train()
+    return model
+
+
+def peak_memory_bytes(device: str) -> int:
+    if device.startswith("cuda"):
+        return torch.cuda.max_memory_allocated()
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def mixed_precision(config: TrainConfig, device: str) -> str:
+    if config.mixed_precision != "auto":
+        return config.mixed_precision
+    if device == "cpu":
+        return "no"
+    return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+
+
+@torch.no_grad()
+def evaluate_loss(loss_model, features: list[Features], batch_size: int, pad_id: int, device) -> float | None:
+    if not features:
+        return None
+    loss_model.eval()
+    total, weight = 0.0, 0
+    for start in range(0, len(features), batch_size):
+        batch = features[start : start + batch_size]
+        tensors = {k: v.to(device) for k, v in collate(batch, pad_id).items()}
+        loss, tokens = loss_model(**tensors)
+        total += float(loss) * int(tokens)
+        weight += int(tokens)
+    loss_model.train()
+    return total / max(weight, 1)
+
+
+def run_training(config: TrainConfig) -> dict:
+    """Fine-tune per ``config``; writes the adapter, resolved config and summary.json to config.output."""
+    from accelerate import Accelerator
+    from transformers import get_linear_schedule_with_warmup
+
+    from sqlora.models.loading import load_tokenizer, resolve_model
+
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    device_kind = "cuda" if torch.cuda.is_available() else "cpu"
+    accelerator = Accelerator(
+        mixed_precision=mixed_precision(config, device_kind), cpu=device_kind == "cpu", step_scheduler_with_optimizer=False
+    )
+    main = accelerator.is_main_process
+    output = Path(config.output)
+    output.mkdir(parents=True, exist_ok=True)
+    random.seed(config.seed)
+    np.random.seed(config.seed)
+    torch.manual_seed(config.seed)
+
+    tokenizer = load_tokenizer(config.model)
+    train_set, valid_set, counts = prepare_data(config, tokenizer)
+    if not train_set:
+        raise ValueError(f"no training examples could be built from {config.data}")
+    lengths = [len(f) for f in train_set]
+    batches_per_epoch = len(shard(batch_plan(lengths, config.batch_size, 0, config.seed), 0, accelerator.num_processes))
+    steps_per_epoch = max(1, batches_per_epoch // config.grad_accum)
+    total_steps = config.max_steps or math.ceil(steps_per_epoch * config.epochs)
+
+    device = "cuda" if device_kind == "cuda" else "cpu"
+    model = build_model(config, f"cuda:{accelerator.local_process_index}" if device == "cuda" else "cpu")
+    loss_model = AnswerLoss(model)
+    optimizer = torch.optim.AdamW(
+        [p for p in model.parameters() if p.requires_grad], lr=config.learning_rate, weight_decay=config.weight_decay
+    )
+    scheduler = get_linear_schedule_with_warmup(optimizer, min(config.warmup_steps, total_steps), total_steps)
+    loss_model, optimizer = accelerator.prepare(loss_model, optimizer)
+
+    state = {"step": 0, "epoch": 0, "batch": 0, "best_eval": None, "bad_evals": 0, "history": [], "tokens": 0}
+    checkpoints = list_checkpoints(output) if config.resume else []
+    if checkpoints:
+        saved = load_checkpoint(checkpoints[-1], model)
+        optimizer.load_state_dict(saved["optimizer"])
+        scheduler.load_state_dict(saved["scheduler"])
+        restore_rng(saved["rng"])
+        state = saved["state"]
+    if main:
+        config.save(output / "train_config.yaml")
+    logger = RunLogger(output, total_steps, enabled=main, start=state["step"])
+    pad_id = tokenizer.pad_token_id
+    window_loss, window_tokens, window_count = 0.0, 0, 0
+    started = time.perf_counter()
+    tokens_at_start = state["tokens"]
+    stop = False
+    while state["step"] < total_steps and not stop:
+        plan = shard(
+            batch_plan(lengths, config.batch_size, state["epoch"], config.seed, config.length_grouping),
+            accelerator.process_index,
+            accelerator.num_processes,
+        )
+        usable = len(plan) - len(plan) % config.grad_accum
+        while state["batch"] < usable and state["step"] < total_steps:
+            for micro in range(config.grad_accum):
+                batch = [train_set[i] for i in plan[state["batch"] + micro]]
+                tensors = {k: v.to(accelerator.device) for k, v in collate(batch, pad_id).items()}
+                with accelerator.autocast():
+                    loss, _ = loss_model(**tensors)
+                accelerator.backward(loss / config.grad_accum)
+                window_loss += float(loss.detach()) / config.grad_accum
+                state["tokens"] += int(tensors["attention_mask"].sum()) * accelerator.num_processes
+            if config.max_grad_norm:
+                accelerator.clip_grad_norm_(model.parameters(), config.max_grad_norm)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+            state["batch"] += config.grad_accum
+            state["step"] += 1
+            window_count += 1
+            step = state["step"]
+            elapsed = time.perf_counter() - started
+            tokens_per_s = (state["tokens"] - tokens_at_start) / max(elapsed, 1e-9)
+            logger.advance(step)
+            if step % config.logging_steps == 0 or step == total_steps:
+                record = {"step": step, "loss": window_loss / window_count, "lr": scheduler.get_last_lr()[0]}
+                record["tokens_per_s"] = round(tokens_per_s, 1)
+                state["history"].append(record)
+                logger.log(record)
+                window_loss, window_count = 0.0, 0
+            if config.eval_steps and (step % config.eval_steps == 0 or step == total_steps):
+                eval_loss = evaluate_loss(loss_model, valid_set, config.batch_size, pad_id, accelerator.device)
+                if eval_loss is not None:
+                    logger.log({"step": step, "eval_loss": eval_loss})
+                    state["history"].append({"step": step, "eval_loss": eval_loss})
+                    if state["best_eval"] is None or eval_loss < state["best_eval"]:
+                        state["best_eval"], state["bad_evals"] = eval_loss, 0
+                    else:
+                        state["bad_evals"] += 1
+                    patience = config.early_stopping_patience
+                    if patience and state["bad_evals"] >= patience:
+                        logger.message(f"early stopping at step {step}: eval loss has not improved {patience}x")
+                        stop = True
+            if main and config.save_steps and step % config.save_steps == 0 and step < total_steps:
+                saved_state = {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "state": state}
+                save_checkpoint(output, step, accelerator.unwrap_model(loss_model).model, saved_state, config.save_total_limit)
+            accelerator.wait_for_everyone()
+            if stop:
+                break
+        if state["batch"] >= usable:
+            state["epoch"] += 1
+            state["batch"] = 0
+
+    elapsed = time.perf_counter() - started
+    logger.close()
+    final_losses = [h["loss"] for h in state["history"] if "loss" in h]
+    summary = {
+        "steps": state["step"],
+        "epochs_completed": state["epoch"],
+        "examples": counts,
+        "tokens": state["tokens"],
+        "tokens_per_s": round((state["tokens"] - tokens_at_start) / max(elapsed, 1e-9), 1),
+        "elapsed_s": round(elapsed, 1),
+        "peak_memory_bytes": peak_memory_bytes(str(accelerator.device)),
+        "final_loss": final_losses[-1] if final_losses else None,
+        "first_loss": final_losses[0] if final_losses else None,
+        "best_eval_loss": state["best_eval"],
+        "history": state["history"],
+        "processes": accelerator.num_processes,
+        "quantized": config.quantize,
+    }
+    if main:
+        unwrapped = accelerator.unwrap_model(loss_model).model
+        unwrapped.save_pretrained(output)
+        meta = {"base_model": resolve_model(config.model) if config.model is None else config.model}
+        meta["prompt_style"] = config.prompt_style
+        (output / ADAPTER_META).write_text(json.dumps(meta, indent=2))
+        (output / "summary.json").write_text(json.dumps(summary, indent=2))
+    accelerator.wait_for_everyone()
+    accelerator.end_training()
+    if "RANK" in os.environ and torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()
+    return summary

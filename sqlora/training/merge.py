@@ -1,0 +1,31 @@
+"""Merge a LoRA adapter into its base model: a plain transformers model directory, no PEFT needed."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import torch
+
+
+def merge_adapter(adapter: str | Path, output: str | Path, base_model: str | None = None) -> Path:
+    """Load the base in full precision, fold the adapter in, save safetensors + tokenizer to ``output``."""
+    from peft import PeftModel
+
+    from sqlora.models.loading import load_model, load_tokenizer
+
+    adapter = Path(adapter)
+    meta_path = adapter / "sqlora.json"
+    meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
+    base = base_model or meta.get("base_model")
+    model = load_model(base, device="cpu", dtype=torch.float32)
+    merged = PeftModel.from_pretrained(model, str(adapter)).merge_and_unload()
+    output = Path(output)
+    merged.save_pretrained(output, safe_serialization=True)
+    load_tokenizer(base).save_pretrained(output)
+    if meta_path.exists():
+        shutil.copy(meta_path, output / "sqlora.json")
+        merged_meta = {**meta, "base_model": str(output), "merged_from": str(adapter)}
+        (output / "sqlora.json").write_text(json.dumps(merged_meta, indent=2))
+    return output
