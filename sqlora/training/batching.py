@@ -19,7 +19,9 @@ def batch_plan(
     if group_by_length:
         mega = batch_size * 50
         order = [
-            i for start in range(0, len(order), mega) for i in sorted(order[start : start + mega], key=lambda j: -lengths[j])
+            i
+            for start in range(0, len(order), mega)
+            for i in sorted(order[start : start + mega], key=lambda j: -lengths[j])
         ]
     batches = [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
     if group_by_length:

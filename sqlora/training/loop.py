@@ -115,7 +115,9 @@ def run_training(config: TrainConfig) -> dict:
         torch.set_num_threads(config.threads)
     device_kind = "cuda" if torch.cuda.is_available() else "cpu"
     accelerator = Accelerator(
-        mixed_precision=mixed_precision(config, device_kind), cpu=device_kind == "cpu", step_scheduler_with_optimizer=False
+        mixed_precision=mixed_precision(config, device_kind),
+        cpu=device_kind == "cpu",
+        step_scheduler_with_optimizer=False,
     )
     main = accelerator.is_main_process
     output = Path(config.output)
@@ -154,7 +156,7 @@ def run_training(config: TrainConfig) -> dict:
         config.save(output / "train_config.yaml")
     logger = RunLogger(output, total_steps, enabled=main, start=state["step"])
     pad_id = tokenizer.pad_token_id
-    window_loss, window_tokens, window_count = 0.0, 0, 0
+    window_loss, window_count = 0.0, 0
     started = time.perf_counter()
     tokens_at_start = state["tokens"]
     stop = False
@@ -207,7 +209,9 @@ def run_training(config: TrainConfig) -> dict:
                         stop = True
             if main and config.save_steps and step % config.save_steps == 0 and step < total_steps:
                 saved_state = {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "state": state}
-                save_checkpoint(output, step, accelerator.unwrap_model(loss_model).model, saved_state, config.save_total_limit)
+                save_checkpoint(
+                    output, step, accelerator.unwrap_model(loss_model).model, saved_state, config.save_total_limit
+                )
             accelerator.wait_for_everyone()
             if stop:
                 break
