@@ -1,0 +1,137 @@
+"""Schema context for prompts: CREATE TABLE text, optional sample values, pruning by question.
+
+Format: the tables in the dataset's compact style (``render_create_tables``). With ``sample_values=N``
+a second section follows, one SQL comment line per table listing up to N frequent values per column
+(key columns ending in ``id`` and binary columns are skipped)::
+
+    CREATE TABLE singer (Singer_ID INTEGER, Name TEXT, Country TEXT)
+    -- singer: Name 'Joe Sharp', 'Timbaland'; Country 'United States', 'France'
+
+With a ``question`` on a schema of more than ``max_tables`` tables (default 8), only the tables that
+share the most words with the question (table names weigh more than column names) are kept, plus the
+tables linked to them by foreign keys, up to ``max_tables``, in their original order.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING
+
+from sqlglot import exp
+
+from sqlora.db import names
+from sqlora.sql.schema import Table, render_create_tables
+
+if TYPE_CHECKING:
+    from sqlora.db.connect import Database
+
+DEFAULT_MAX_TABLES = 8
+_STOPWORDS = frozenset(
+    ["a", "an", "the", "of", "in", "on", "for", "to", "and", "or", "by", "with", "what", "which", "who", "whom", "whose", "how", "many", "much", "is", "are", "was", "were", "be", "been", "do", "does", "did", "list", "show", "give", "find", "return", "all", "each", "every", "that", "this", "those", "these", "there", "their", "its", "from", "as", "at", "than", "me", "number", "count", "total", "average", "per", "name", "names"]
+)
+_SKIP_TYPES = ("BLOB", "BYTEA", "BINARY", "IMAGE", "GEOMETRY")
+
+
+def words(text: str) -> set[str]:
+    """Lower-case word stems of a question or an identifier (snake_case and camelCase split)."""
+    text = re.sub(r"([a-z])([A-Z])", r"\1 \2", text)
+    out = set()
+    for word in re.split(r"[^A-Za-z0-9]+", text.lower()):
+        if len(word) < 2 or word in _STOPWORDS:
+            continue
+        out.add(_stem(word))
+    return out
+
+
+def _stem(word: str) -> str:
+    for suffix in ("ies", "es", "s"):
+        if word.endswith(suffix) and len(word) > len(suffix) + 2:
+            return word[: -len(suffix)] + ("y" if suffix == "ies" else "")
+    return word
+
+
+def relevant_tables(db: Database, question: str, max_tables: int = DEFAULT_MAX_TABLES) -> list[Table]:
+    """The tables most related to ``question`` (lexical overlap, then foreign-key neighbours)."""
+    tables = db.tables()
+    if len(tables) <= max_tables:
+        return tables
+    asked = words(question)
+    scores = {}
+    for table in tables:
+        score = 3 * len(asked & words(table.name))
+        score += sum(1 for col in table.column_names if asked & words(col))
+        scores[table.name] = score
+    ranked = sorted((t for t in tables if scores[t.name] > 0), key=lambda t: -scores[t.name])
+    chosen = [t.name for t in ranked[: max(1, max_tables // 2)]] or [tables[0].name]
+    neighbours = {}
+    for fk in db.foreign_keys():
+        neighbours.setdefault(fk.table, []).append(fk.ref_table)
+        neighbours.setdefault(fk.ref_table, []).append(fk.table)
+    for name in list(chosen):
+        for other in sorted(set(neighbours.get(name, [])), key=lambda n: -scores.get(n, 0)):
+            if len(chosen) < max_tables and other not in chosen:
+                chosen.append(other)
+    for table in ranked:
+        if len(chosen) < max_tables and table.name not in chosen:
+            chosen.append(table.name)
+    keep = set(chosen)
+    return [t for t in tables if t.name in keep]
+
+
+def column_samples(db: Database, table: Table, n: int, text_len: int = 30) -> dict[str, list]:
+    """Up to ``n`` frequent non-null values of each column (from the first 10,000 rows)."""
+    out: dict[str, list] = {}
+    for col, kind in table.columns:
+        if any(t in (kind or "").upper() for t in _SKIP_TYPES) or re.search(r"(^|_|[a-z])(id|ID|Id)$", col):
+            continue  # binary data and key columns say little to a model
+        c = names.column(col, db.dialect)
+        inner = exp.select(c).from_(names.table(table.name, db.dialect, db.schema if db.backend != "postgresql" else None))
+        inner = inner.where(exp.Not(this=exp.Is(this=c.copy(), expression=exp.Null()))).limit(10_000)
+        query = (
+            exp.select(names.column(col, db.dialect))
+            .from_(inner.subquery("s"))
+            .group_by(names.column(col, db.dialect))
+            .order_by(exp.Ordered(this=exp.Count(this=exp.Star()), desc=True), names.column(col, db.dialect))
+            .limit(n)
+        )
+        try:
+            rows = db.execute_readonly(query.sql(dialect=db.dialect), timeout_s=5.0, max_rows=n).rows
+        except Exception:  # a sample is a nicety; never fail the context over it
+            continue
+        values = [_short(r[0], text_len) for r in rows if r[0] is not None and not isinstance(r[0], bytes)]
+        if values:
+            out[col] = values
+    return out
+
+
+def _short(value: object, text_len: int) -> object:
+    if isinstance(value, str) and len(value) > text_len:
+        return value[: text_len - 3] + "..."
+    return value
+
+
+def _literal(value: object) -> str:
+    if isinstance(value, bool) or value is None:
+        return str(value).upper()
+    if isinstance(value, int | float):
+        return repr(round(value, 4) if isinstance(value, float) else value)
+    return "'" + str(value).replace("'", "''").replace("\n", " ") + "'"
+
+
+def schema_context(
+    db: Database, sample_values: int = 0, question: str | None = None, max_tables: int | None = None
+) -> str:
+    """CREATE TABLE context for ``db``; see the module docstring for the format."""
+    tables = db.tables()
+    if question or max_tables:
+        tables = relevant_tables(db, question or "", max_tables or DEFAULT_MAX_TABLES)
+    text = render_create_tables(tables)
+    if sample_values <= 0:
+        return text
+    lines = []
+    for table in tables:
+        values = column_samples(db, table, sample_values)
+        parts = [f"{col} {', '.join(_literal(v) for v in vals)}" for col, vals in values.items()]
+        if parts:
+            lines.append(f"-- {table.name}: " + "; ".join(parts))
+    return text + ("\n" + "\n".join(lines) if lines else "")
