@@ -1,0 +1,352 @@
+"""The FastAPI app: question -> validated SQL (batched onto one model), read-only execution, explanations."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import decimal
+import hmac
+import threading
+import time
+from collections.abc import Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import sqlglot
+from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from sqlora.serving.batching import MicroBatcher, QueueFull
+from sqlora.serving.limits import BodySizeLimit
+from sqlora.serving.schemas import (
+    ErrorBody,
+    ExplainRequest,
+    ExplainResponse,
+    Health,
+    SchemaResponse,
+    SQLRequest,
+    SQLResponse,
+    TableInfo,
+)
+from sqlora.sql.schema import parse_schema
+
+STATIC = Path(__file__).parent / "static"
+ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorBody} for code in (400, 401, 404, 413, 422, 503)}
+
+
+@dataclass
+class ServeSettings:
+    """Everything ``sqlora serve`` configures."""
+
+    model: str | None = None
+    adapter: str | None = None
+    backend: str = "hf"
+    db_url: str | None = None
+    token: str | None = None
+    max_batch: int = 8
+    max_wait_ms: float = 5.0
+    max_queue: int = 256
+    max_body_bytes: int = 64 * 1024
+    max_rows: int = 1000
+    timeout_s: float = 10.0
+    prune_chars: int = 6000
+    max_tables: int = 8
+
+
+def default_generator_factory(settings: ServeSettings) -> Callable[[], Any]:
+    """Build the local Hugging Face generator for ``settings`` (loaded once per process)."""
+
+    def build() -> Any:
+        from sqlora.inference.generator import SQLGenerator
+
+        return SQLGenerator.shared(model=settings.model, adapter=settings.adapter)
+
+    return build
+
+
+def open_database(url: str) -> Any:
+    """The project's :class:`Database` for a SQLAlchemy URL."""
+    from sqlora.db.connect import Database
+
+    return Database(url)
+
+
+def json_cell(value: Any) -> Any:
+    """A database value as something JSON can carry."""
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, decimal.Decimal):
+        return float(value)
+    if isinstance(value, dt.date | dt.time | dt.datetime):
+        return value.isoformat()
+    if isinstance(value, bytes | bytearray | memoryview):
+        data = bytes(value)
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError:
+            return "0x" + data.hex()
+    return str(value)
+
+
+def check_dialect(name: str) -> str:
+    """The sqlglot name of a dialect (aliases such as ``postgresql`` accepted), or a 422 naming the problem."""
+    from sqlora.sql.dialects import DialectError, normalize_dialect
+
+    try:
+        return normalize_dialect(name)
+    except DialectError as err:
+        raise HTTPException(422, f"dialect: {err}") from err
+
+
+class ServerState:
+    """The app's generator (loaded once, lazily or at startup), batcher and database."""
+
+    def __init__(self, settings: ServeSettings, factory: Callable[[], Any], database: Any) -> None:
+        self.settings = settings
+        self.factory = factory
+        self.database = database
+        self._generator: Any = None
+        self._lock = threading.Lock()
+        self.batcher = MicroBatcher(self._generate, settings.max_batch, settings.max_wait_ms, settings.max_queue)
+        self._context: str | None = None
+
+    @property
+    def generator(self) -> Any:
+        with self._lock:
+            if self._generator is None:
+                self._generator = self.factory()
+            return self._generator
+
+    def _generate(self, pairs: list[tuple[str, str]]) -> list[Any]:
+        return self.generator.generate_batch(pairs)
+
+    @property
+    def dialect(self) -> str | None:
+        return getattr(self.database, "dialect", None) if self.database is not None else None
+
+    def full_context(self) -> str:
+        if self._context is None:
+            self._context = self.database.schema_context()
+        return self._context
+
+    def context_for(self, question: str) -> str:
+        """The database's schema context, pruned to the question's tables when it is large."""
+        full = self.full_context()
+        if len(full) <= self.settings.prune_chars:
+            return full
+        return self.database.schema_context(question=question, max_tables=self.settings.max_tables)
+
+
+def _summarize(errors: list[dict]) -> str:
+    parts = []
+    for error in errors[:3]:
+        loc = ".".join(str(p) for p in error.get("loc", ()) if p != "body") or "body"
+        parts.append(f"{loc}: {error.get('msg', 'invalid')}")
+    return "; ".join(parts)
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_: Request, err: RequestValidationError) -> JSONResponse:
+        detail = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", "")} for e in err.errors()]
+        return JSONResponse({"error": _summarize(detail), "detail": detail}, status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, err: StarletteHTTPException) -> JSONResponse:
+        return JSONResponse({"error": str(err.detail)}, status_code=err.status_code, headers=err.headers)
+
+
+def _bearer(token: str | None) -> Callable[[Request], None]:
+    def require(request: Request) -> None:
+        if not token:
+            return
+        header = request.headers.get("authorization", "")
+        scheme, _, given = header.partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), token.encode()):
+            raise HTTPException(401, "missing or wrong bearer token", headers={"WWW-Authenticate": "Bearer"})
+
+    return require
+
+
+def create_app(
+    settings: ServeSettings | None = None,
+    *,
+    generator: Any = None,
+    generator_factory: Callable[[], Any] | None = None,
+    database: Any = None,
+    load_on_startup: bool = True,
+) -> FastAPI:
+    """The HTTP app. Pass a ready ``generator`` (anything with ``generate_batch``) or a factory for one;
+    by default the local model named in ``settings`` is loaded. ``database`` defaults to ``settings.db_url``.
+    """
+    settings = settings or ServeSettings()
+    if database is None and settings.db_url:
+        database = open_database(settings.db_url)
+    factory = (lambda: generator) if generator is not None else generator_factory
+    state = ServerState(settings, factory or default_generator_factory(settings), database)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI):
+        if load_on_startup:
+            await asyncio.to_thread(lambda: state.generator)
+        yield
+        await state.batcher.aclose()
+
+    app = FastAPI(
+        title="sqlora",
+        summary="Questions in, validated SQL out; optionally executed read-only on a configured database.",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    app.state.sqlora = state
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    _install_error_handlers(app)
+    auth = [Depends(_bearer(settings.token))]
+    page = (STATIC / "index.html").read_text(encoding="utf-8")
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    async def index() -> HTMLResponse:
+        return HTMLResponse(page)
+
+    @app.get("/healthz", response_model=Health, tags=["meta"])
+    async def healthz() -> Health:
+        """Liveness, and what is being served."""
+        gen = state._generator
+        model = getattr(gen, "model_name", None) or settings.model or "embedded"
+        return Health(
+            status="ok" if gen is not None else "loading",
+            model=str(model),
+            adapter=getattr(gen, "adapter", None) or settings.adapter,
+            backend=settings.backend,
+            database=state.database is not None,
+            dialect=state.dialect,
+            max_batch=settings.max_batch,
+        )
+
+    @app.get("/v1/schema", response_model=SchemaResponse, responses=ERRORS, dependencies=auth, tags=["sql"])
+    async def schema() -> SchemaResponse:
+        """The configured database's tables and its CREATE TABLE context."""
+        if state.database is None:
+            raise HTTPException(404, "no database configured (start the server with --db URL)")
+        context = await asyncio.to_thread(state.full_context)
+        tables = [TableInfo(name=t.name, columns=t.column_names) for t in parse_schema(context)]
+        return SchemaResponse(dialect=state.dialect or "sqlite", tables=tables, context=context)
+
+    @app.post("/v1/sql", response_model=SQLResponse, responses=ERRORS, dependencies=auth, tags=["sql"])
+    async def sql(body: SQLRequest) -> SQLResponse:
+        """Generate SQL for a question; optionally transpile it, explain it and run it read-only."""
+        return await answer(state, body)
+
+    @app.post("/v1/explain", response_model=ExplainResponse, responses=ERRORS, dependencies=auth, tags=["sql"])
+    async def explain(body: ExplainRequest) -> ExplainResponse:
+        """A plain-English explanation of a SQL query."""
+        from sqlora.sql.explain import explain_sql
+
+        dialect = check_dialect(body.dialect or "sqlite")
+        try:
+            text = await asyncio.to_thread(explain_sql, body.sql, dialect)
+        except (ValueError, sqlglot.errors.SqlglotError) as err:
+            raise HTTPException(422, f"cannot explain this SQL: {str(err).splitlines()[0]}") from err
+        return ExplainResponse(explanation=text)
+
+    @app.get("/v1/stats", dependencies=auth, tags=["meta"])
+    async def stats() -> dict:
+        """How well concurrent requests were batched."""
+        return state.batcher.stats.to_dict()
+
+    return app
+
+
+def transpile_from_sqlite(sql: str, dialect: str, schema: str = "") -> str:
+    """Generated (SQLite) SQL in ``dialect``; the schema's columns decide what double quotes mean."""
+    if dialect == "sqlite":
+        return sql
+    from sqlora.sql.dialects import transpile
+
+    return transpile(sql, to=dialect, columns=schema_columns(schema))
+
+
+def schema_columns(schema: str) -> set[str] | None:
+    """The lower-cased column names of a CREATE TABLE context (None when it does not parse)."""
+    try:
+        return {name.lower() for table in parse_schema(schema) for name in table.column_names} or None
+    except sqlglot.errors.SqlglotError:
+        return None
+
+
+async def answer(state: ServerState, body: SQLRequest) -> SQLResponse:
+    """The work behind ``POST /v1/sql``."""
+    db = state.database
+    if body.execute and db is None:
+        raise HTTPException(400, "execute=true needs a database (start the server with --db URL)")
+    if not body.schema_ and db is None:
+        raise HTTPException(422, "schema: give CREATE TABLE statements, or start the server with --db URL")
+    dialect = check_dialect(body.dialect or state.dialect or "sqlite")
+    schema = body.schema_ or await asyncio.to_thread(state.context_for, body.question)
+
+    started = time.perf_counter()
+    try:
+        result = await state.batcher.submit(body.question, schema)
+    except QueueFull as err:
+        raise HTTPException(503, f"server busy: {err}") from err
+    out = SQLResponse(
+        sql=result.sql,
+        valid=result.valid,
+        errors=list(result.errors),
+        dialect=dialect,
+        sqlite_sql=result.sql,
+        generated_tokens=result.generated_tokens,
+        repaired=result.repaired,
+    )
+    if out.valid and dialect != "sqlite":
+        try:
+            out.sql = transpile_from_sqlite(result.sql, dialect, schema)
+        except Exception as err:  # noqa: BLE001 - reported to the caller
+            out.valid = False
+            out.errors.append(f"cannot transpile to {dialect}: {str(err).splitlines()[0]}")
+    if out.valid and body.explain:
+        out.explanation = await _explanation(result.sql)
+    if body.execute:
+        await _execute(state, out, schema)
+    out.latency_s = round(time.perf_counter() - started, 4)
+    return out
+
+
+async def _explanation(sql: str) -> str | None:
+    try:
+        from sqlora.sql.explain import explain_sql
+
+        return await asyncio.to_thread(explain_sql, sql, "sqlite")
+    except Exception:  # noqa: BLE001 - an explanation is optional
+        return None
+
+
+async def _execute(state: ServerState, out: SQLResponse, schema: str) -> None:
+    """Run the answer strictly through ``Database.execute_readonly``; refusals become errors."""
+    from sqlora.db.readonly import UnsafeSQLError
+
+    if not out.valid:
+        out.errors.append("not executed: the SQL is not valid")
+        return
+    db, settings = state.database, state.settings
+    try:
+        sql = transpile_from_sqlite(out.sqlite_sql, state.dialect or "sqlite", schema)
+        result = await asyncio.to_thread(
+            db.execute_readonly, sql, timeout_s=settings.timeout_s, max_rows=settings.max_rows
+        )
+    except UnsafeSQLError as err:
+        out.valid = False
+        out.errors.append(str(err) if str(err).startswith("refused") else f"refused: {err}")
+        return
+    except Exception as err:  # noqa: BLE001 - a failing query is an answer, not a server error
+        out.valid = False
+        out.errors.append(f"execution failed: {str(err).splitlines()[0] if str(err) else type(err).__name__}")
+        return
+    out.executed = True
+    out.columns = [str(c) for c in result.columns]
+    out.rows = [[json_cell(v) for v in row] for row in result.rows]
+    out.truncated = bool(result.truncated)
