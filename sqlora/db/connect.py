@@ -18,6 +18,7 @@ from sqlora.db.readonly import check_readonly
 from sqlora.sql.dialects import dialect_for_url
 from sqlora.sql.schema import Table, quote_identifier
 
+
 @dataclass(frozen=True)
 class ForeignKey:
     """``table.columns`` references ``ref_table.ref_columns``."""

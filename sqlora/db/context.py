@@ -27,8 +27,14 @@ if TYPE_CHECKING:
 
 DEFAULT_MAX_TABLES = 8
 _STOPWORDS = frozenset(
-    ["a", "an", "the", "of", "in", "on", "for", "to", "and", "or", "by", "with", "what", "which", "who", "whom", "whose", "how", "many", "much", "is", "are", "was", "were", "be", "been", "do", "does", "did", "list", "show", "give", "find", "return", "all", "each", "every", "that", "this", "those", "these", "there", "their", "its", "from", "as", "at", "than", "me", "number", "count", "total", "average", "per", "name", "names"]
-)
+    {
+        "a", "an", "the", "of", "in", "on", "for", "to", "and", "or", "by", "with", "what", "which", "who",
+        "whom", "whose", "how", "many", "much", "is", "are", "was", "were", "be", "been", "do", "does", "did",
+        "list", "show", "give", "find", "return", "all", "each", "every", "that", "this", "those", "these",
+        "there", "their", "its", "from", "as", "at", "than", "me", "number", "count", "total", "average", "per",
+        "name", "names"
+    }
+)  # fmt: skip
 _SKIP_TYPES = ("BLOB", "BYTEA", "BINARY", "IMAGE", "GEOMETRY")
 
 
@@ -85,7 +91,8 @@ def column_samples(db: Database, table: Table, n: int, text_len: int = 30) -> di
         if any(t in (kind or "").upper() for t in _SKIP_TYPES) or re.search(r"(^|_|[a-z])(id|ID|Id)$", col):
             continue  # binary data and key columns say little to a model
         c = names.column(col, db.dialect)
-        inner = exp.select(c).from_(names.table(table.name, db.dialect, db.schema if db.backend != "postgresql" else None))
+        schema = db.schema if db.backend != "postgresql" else None  # postgres: search_path
+        inner = exp.select(c).from_(names.table(table.name, db.dialect, schema))
         inner = inner.where(exp.Not(this=exp.Is(this=c.copy(), expression=exp.Null()))).limit(10_000)
         query = (
             exp.select(names.column(col, db.dialect))

@@ -16,6 +16,7 @@ and a row cap, and always roll back. These functions do NOT parse the SQL; calle
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import threading
 import time
@@ -161,10 +162,8 @@ def run_duckdb(conn: Any, sql: str, timeout_s: float, max_rows: int) -> QueryRes
         raise QueryError(str(err)) from err
     finally:
         timer.cancel()
-        try:
+        with contextlib.suppress(duckdb.Error):
             conn.execute("ROLLBACK")
-        except duckdb.Error:
-            pass
 
 
 def run_generic(conn: Any, sql: str, timeout_s: float, max_rows: int) -> QueryResult:

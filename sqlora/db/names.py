@@ -9,8 +9,16 @@ from sqlglot.dialects.dialect import Dialect
 
 _PLAIN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _KEYWORDS = frozenset(
-    ["all", "alter", "and", "any", "as", "asc", "between", "by", "case", "cast", "check", "column", "constraint", "create", "cross", "current", "default", "delete", "desc", "distinct", "drop", "else", "end", "except", "exists", "false", "fetch", "for", "foreign", "from", "full", "group", "having", "in", "index", "inner", "insert", "intersect", "into", "is", "join", "key", "left", "like", "limit", "natural", "not", "null", "offset", "on", "or", "order", "outer", "primary", "range", "references", "right", "rows", "select", "set", "table", "then", "to", "true", "union", "unique", "update", "using", "values", "view", "when", "where", "window", "with"]
-)
+    {
+        "all", "alter", "and", "any", "as", "asc", "between", "by", "case", "cast", "check", "column",
+        "constraint", "create", "cross", "current", "default", "delete", "desc", "distinct", "drop", "else",
+        "end", "except", "exists", "false", "fetch", "for", "foreign", "from", "full", "group", "having", "in",
+        "index", "inner", "insert", "intersect", "into", "is", "join", "key", "left", "like", "limit",
+        "natural", "not", "null", "offset", "on", "or", "order", "outer", "primary", "range", "references",
+        "right", "rows", "select", "set", "table", "then", "to", "true", "union", "unique", "update", "using",
+        "values", "view", "when", "where", "window", "with"
+    }
+)  # fmt: skip
 
 
 def needs_quotes(name: str, dialect: str) -> bool:

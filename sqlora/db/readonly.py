@@ -150,7 +150,8 @@ def check_readonly(sql: str, dialect: str = "sqlite") -> exp.Expression:
     if len(statements) > 1:
         raise UnsafeSQLError(f"exactly one statement is allowed, found {len(statements)}")
     root = statements[0]
-    if not isinstance(root, READ_ROOTS) or (isinstance(root, exp.Subquery) and not isinstance(root.unnest(), exp.Query)):
+    wrapped = isinstance(root, exp.Subquery) and not isinstance(root.unnest(), exp.Query)
+    if not isinstance(root, READ_ROOTS) or wrapped:
         kind = root.key.upper() if not isinstance(root, exp.Command) else str(root.this).upper()
         raise UnsafeSQLError(f"only read queries (SELECT / WITH ... SELECT) are allowed, got {kind}")
     for node in root.walk():
