@@ -1,7 +1,7 @@
 """Plain-English explanations of SQL queries, built deterministically from the sqlglot tree.
 
->>> explain_sql("SELECT name FROM head WHERE age > 56 ORDER BY age DESC LIMIT 3")
-'Returns name from table head, keeping rows where age is greater than 56, sorted by age from highest to lowest, showing only the first 3 rows.'
+>>> explain_sql("SELECT name FROM head WHERE age > 56 LIMIT 3")
+'Returns name from table head, keeping rows where age is greater than 56, showing only the first 3 rows.'
 """
 
 from __future__ import annotations
