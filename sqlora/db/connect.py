@@ -149,6 +149,8 @@ class Database:
 
     @cached_property
     def _schema_info(self) -> tuple[list[Table], list[ForeignKey]]:
+        if self.backend == "duckdb":  # duckdb-engine's inspector needs pg_catalog tables DuckDB lacks
+            return _duckdb_schema(self)
         try:
             insp = inspect(self.engine)
             names = insp.get_table_names(schema=self.schema)
@@ -202,10 +204,18 @@ class Database:
 
     def primary_key(self, table: str) -> list[str]:
         """The primary key columns of ``table``."""
+        if self.backend == "duckdb":
+            return _duckdb_constraint_columns(self, table, "PRIMARY KEY")
         return list(inspect(self.engine).get_pk_constraint(table, schema=self.schema).get("constrained_columns") or [])
 
     def indexes(self, table: str) -> list[list[str]]:
         """Column lists of the indexes on ``table`` (primary key and unique constraints included; not cached)."""
+        if self.backend == "duckdb":
+            rows = self.execute_unchecked(
+                f"SELECT expressions FROM duckdb_indexes() WHERE table_name = {_lit(table)}", max_rows=10_000
+            ).rows
+            found = [[c.strip().strip('"') for c in str(r[0]).strip("[]").split(",")] for r in rows]
+            return found + [cols for cols in [self.primary_key(table)] if cols]
         insp = inspect(self.engine)
         found = [list(i.get("column_names") or []) for i in insp.get_indexes(table, schema=self.schema)]
         pk = self.primary_key(table)
@@ -239,3 +249,39 @@ def _duckdb_connection(driver: Any) -> Any:
     """The DuckDBPyConnection behind duckdb-engine's wrapper."""
     return getattr(driver, "_ConnectionWrapper__c", None) or getattr(driver, "c", None) or driver
 
+
+
+def _lit(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _duckdb_schema(db: Database) -> tuple[list[Table], list[ForeignKey]]:
+    schema = _lit(db.schema or "main")
+    rows = db.execute_unchecked(
+        "SELECT c.table_name, c.column_name, c.data_type FROM information_schema.columns c "
+        "JOIN information_schema.tables t ON t.table_schema = c.table_schema AND t.table_name = c.table_name "
+        f"WHERE c.table_schema = {schema} AND t.table_type = 'BASE TABLE' "
+        "ORDER BY c.table_name, c.ordinal_position",
+        max_rows=1_000_000,
+    ).rows
+    tables: dict[str, Table] = {}
+    for table, col, kind in rows:
+        tables.setdefault(table, Table(table)).columns.append((col, kind))
+    fks = []
+    for table, cols, ref, ref_cols in db.execute_unchecked(
+        "SELECT table_name, constraint_column_names, referenced_table, referenced_column_names "
+        f"FROM duckdb_constraints() WHERE constraint_type = 'FOREIGN KEY' AND schema_name = {schema}",
+        max_rows=100_000,
+    ).rows:
+        if ref and cols and len(cols) == len(ref_cols or []):
+            fks.append(ForeignKey(table, tuple(cols), ref, tuple(ref_cols)))
+    return list(tables.values()), fks
+
+
+def _duckdb_constraint_columns(db: Database, table: str, kind: str) -> list[str]:
+    rows = db.execute_unchecked(
+        "SELECT constraint_column_names FROM duckdb_constraints() "
+        f"WHERE table_name = {_lit(table)} AND constraint_type = {_lit(kind)}",
+        max_rows=10,
+    ).rows
+    return list(rows[0][0]) if rows else []
