@@ -112,7 +112,8 @@ def query_plan(sql: str, db: Database) -> tuple[list[str], set[str], set[str]]:
 def _pg_walk(node: dict, depth: int, lines: list[str], scans: set[str]) -> None:
     kind = node.get("Node Type", "?")
     rel = node.get("Relation Name")
-    text = f"{kind}" + (f" on {rel}" if rel else "") + (f" ({node['Alias']})" if rel and node.get("Alias") != rel else "")
+    alias = node.get("Alias")
+    text = kind + (f" on {rel}" if rel else "") + (f" ({alias})" if rel and alias != rel else "")
     for key in ("Index Name", "Filter", "Index Cond", "Hash Cond", "Join Filter"):
         if node.get(key):
             text += f" [{key}: {node[key]}]"
@@ -171,9 +172,10 @@ def _filter_columns(tree: exp.Expression, aliases, columns) -> tuple[dict, dict]
                 continue
             if not isinstance(left, exp.Column):
                 continue
-            if isinstance(cond, exp.EQ | exp.In) or (isinstance(cond, exp.Is)):
+            prefix_like = isinstance(cond, exp.Like) and isinstance(right, exp.Literal) and right.this[:1] != "%"
+            if isinstance(cond, exp.EQ | exp.In | exp.Is):
                 op = "eq"
-            elif isinstance(cond, exp.GT | exp.GTE | exp.LT | exp.LTE | exp.Between) or isinstance(cond, exp.Like) and isinstance(right, exp.Literal) and not right.this.startswith("%"):
+            elif isinstance(cond, exp.GT | exp.GTE | exp.LT | exp.LTE | exp.Between) or prefix_like:
                 op = "range"
             else:
                 continue
@@ -275,8 +277,9 @@ def _static_hints(tree: exp.Expression) -> list[Hint]:
         for disjunction in where.find_all(exp.Or):
             cols = {c.sql() for c in (disjunction.left.find(exp.Column), disjunction.right.find(exp.Column)) if c}
             if len(cols) > 1:
-                hints.append(Hint("or_across_columns", f"OR across different columns ({', '.join(sorted(cols))}) "
-                                  "usually prevents index use; a UNION of two indexed queries can be faster."))  # fmt: skip
+                listed = ", ".join(sorted(cols))
+                hints.append(Hint("or_across_columns", f"OR across different columns ({listed}) usually prevents "
+                                  "index use; a UNION of two indexed queries can be faster."))  # fmt: skip
                 break
     order = top.args.get("order") if isinstance(top, exp.Select) else None
     if order and any(isinstance(o.this, exp.Rand) for o in order.expressions):
