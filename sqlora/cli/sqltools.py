@@ -1,1 +1,161 @@
-"""Commands of this group are built in a later milestone."""
+"""``sqlora explain / optimize / transpile / schema / query`` and ``sqlora data from-db``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+from rich.markup import escape
+from rich.panel import Panel
+from rich.syntax import Syntax
+from rich.table import Table
+
+from sqlora.cli.app import app, console, fail
+from sqlora.cli.data import data_app
+
+DB_HELP = (
+    "SQLAlchemy URL (sqlite:///f.sqlite, postgresql+psycopg://..., mysql+pymysql://..., duckdb:///f.duckdb) or a file"
+)
+
+
+def _open(url: str, schema: str | None):
+    from sqlora.db import Database, DatabaseError
+
+    try:
+        return Database(url, schema=schema)
+    except (DatabaseError, ValueError) as err:
+        fail(str(err))
+
+
+@app.command("explain")
+def explain_command(
+    sql: str = typer.Argument(..., help="The SQL to explain."),
+    dialect: str = typer.Option("sqlite", "--dialect", "-d", help="Dialect the SQL is written in."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Explain a query in plain English (deterministic, no model)."""
+    from sqlora.sql.dialects import DialectError
+    from sqlora.sql.explain import ExplainError, explain_sql
+
+    try:
+        text = explain_sql(sql, dialect)
+    except (ExplainError, DialectError) as err:
+        fail(str(err))
+    if as_json:
+        typer.echo(json.dumps({"sql": sql, "dialect": dialect, "explanation": text}))
+    else:
+        typer.echo(text)
+
+
+@app.command("transpile")
+def transpile_command(
+    sql: str = typer.Argument(..., help="The SQL to rewrite."),
+    to: str = typer.Option(..., "--to", "-t", help="Target dialect (postgres, mysql, duckdb, tsql, ...)."),
+    source: str = typer.Option("sqlite", "--from", "-f", help="Source dialect (default: the training dialect)."),
+    pretty: bool = typer.Option(False, "--pretty", help="Format over several lines."),
+    strict: bool = typer.Option(False, "--strict", help="Fail on constructs the target cannot express."),
+) -> None:
+    """Rewrite SQL for another database dialect."""
+    from sqlora.sql.dialects import DialectError, transpile
+
+    try:
+        typer.echo(transpile(sql, to=to, source=source, pretty=pretty, strict=strict))
+    except DialectError as err:
+        fail(str(err))
+
+
+@app.command("schema")
+def schema_command(
+    db: str = typer.Option(..., "--db", help=DB_HELP),
+    schema: str | None = typer.Option(None, "--schema", help="Schema / namespace (PostgreSQL, DuckDB)."),
+    sample_values: int = typer.Option(0, "--sample-values", "-n", help="Frequent values per column to add."),
+    question: str | None = typer.Option(None, "--question", "-q", help="Keep only the tables relevant to it."),
+    max_tables: int | None = typer.Option(None, "--max-tables", help="Table budget when pruning (default 8)."),
+) -> None:
+    """Print the schema context a model gets for this database."""
+    database = _open(db, schema)
+    with database:
+        typer.echo(database.schema_context(sample_values=sample_values, question=question, max_tables=max_tables))
+
+
+@app.command("query")
+def query_command(
+    sql: str = typer.Argument(..., help="A read-only query (SELECT / WITH ... SELECT)."),
+    db: str = typer.Option(..., "--db", help=DB_HELP),
+    schema: str | None = typer.Option(None, "--schema", help="Schema / namespace (PostgreSQL, DuckDB)."),
+    max_rows: int = typer.Option(50, "--max-rows", help="Row cap."),
+    timeout: float = typer.Option(10.0, "--timeout", help="Seconds before the query is stopped."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Run one query through the read-only gate (refuses anything that could write)."""
+    from sqlora.db import QueryError, UnsafeSQLError
+
+    database = _open(db, schema)
+    with database:
+        try:
+            result = database.execute_readonly(sql, timeout_s=timeout, max_rows=max_rows)
+        except (UnsafeSQLError, QueryError) as err:
+            fail(str(err))
+    if as_json:
+        typer.echo(json.dumps(result.to_dict(), default=str))
+        return
+    table = Table(*[escape(c) for c in result.columns])
+    for row in result.rows:
+        table.add_row(*[escape(str(v)) for v in row])
+    console.print(table)
+    more = " (truncated)" if result.truncated else ""
+    console.print(f"{len(result.rows)} rows{more} in {result.elapsed_s:.3f} s")
+
+
+@app.command("optimize")
+def optimize_command(
+    sql: str = typer.Argument(..., help="A read-only query to analyse."),
+    db: str = typer.Option(..., "--db", help=DB_HELP),
+    schema: str | None = typer.Option(None, "--schema", help="Schema / namespace (PostgreSQL, DuckDB)."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Hints from the database's real query plan: missing indexes, SELECT *, unbounded results, ..."""
+    from sqlora.db import QueryError, UnsafeSQLError
+    from sqlora.sql.optimize import optimize_hints
+
+    database = _open(db, schema)
+    with database:
+        try:
+            report = optimize_hints(sql, database)
+        except (UnsafeSQLError, QueryError) as err:
+            fail(str(err))
+    if as_json:
+        typer.echo(json.dumps(report.to_dict(), indent=2))
+        return
+    console.print(Panel("\n".join(escape(line) for line in report.plan) or "(empty)", title="query plan"))
+    if not report.hints:
+        console.print("[green]No hints: the plan looks fine.[/]")
+    for hint in report.hints:
+        console.print(f"[bold yellow]{hint.kind}[/] {escape(hint.message)}")
+        if hint.suggestion:
+            console.print(Syntax(hint.suggestion, "sql", theme="ansi_dark"))
+    if report.optimized_sql:
+        console.print(Panel(Syntax(report.optimized_sql, "sql", theme="ansi_dark"), title="optimized SQL (sqlglot)"))
+
+
+@data_app.command("from-db")
+def from_db_command(
+    db: str = typer.Option(..., "--db", help=DB_HELP),
+    output: Path = typer.Option(..., "--output", "-o", help="JSONL file to write."),  # noqa: B008
+    schema: str | None = typer.Option(None, "--schema", help="Schema / namespace (PostgreSQL, DuckDB)."),
+    limit_per_table: int = typer.Option(8, "--limit-per-table", help="Most pairs per table (and per foreign key)."),
+) -> None:
+    """Generate verified question/SQL pairs from your own database (bootstrap fine-tuning data)."""
+    from sqlora.data.from_database import examples_from_database
+
+    database = _open(db, schema)
+    with database:
+        examples = examples_from_database(database, limit_per_table=limit_per_table)
+    if not examples:
+        fail("no pairs could be generated (empty database?)")
+    output.parent.mkdir(parents=True, exist_ok=True)
+    with output.open("w", encoding="utf-8") as handle:
+        for example in examples:
+            handle.write(json.dumps(example.to_dict(), ensure_ascii=False) + "\n")
+    console.print(f"wrote {len(examples)} pairs from {len(database.tables())} tables to {output}")
