@@ -208,6 +208,8 @@ def test_explain(client):
     body = client.post("/v1/explain", json={"sql": "SELECT count(*) FROM actor WHERE age > 20"}).json()
     assert isinstance(body["explanation"], str) and body["explanation"]
     assert client.post("/v1/explain", json={}).status_code == 422
+    garbage = client.post("/v1/explain", json={"sql": "SELEC garbage((("})
+    assert garbage.status_code == 422 and "cannot explain" in garbage.json()["error"]
     assert client.post("/v1/explain", json={"sql": "SELECT 1", "dialect": "nope"}).status_code == 422
 
 

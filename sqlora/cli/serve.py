@@ -28,6 +28,8 @@ def build_generator(
     vllm_url: str | None,
     vllm_model: str | None,
     prompt_style: str | None,
+    max_new_tokens: int = 160,
+    max_batch: int = 8,
 ):
     """The generator the server batches onto: a local model, or a vLLM server's."""
     if backend == "vllm":
@@ -40,10 +42,17 @@ def build_generator(
             adapter=adapter,
             prompt_style=prompt_style,
             api_key=os.environ.get("VLLM_API_KEY"),
+            max_new_tokens=max_new_tokens,
         )
     from sqlora.inference.generator import SQLGenerator
 
-    return SQLGenerator(model=model, adapter=adapter, prompt_style=prompt_style)
+    return SQLGenerator(
+        model=model,
+        adapter=adapter,
+        prompt_style=prompt_style,
+        max_new_tokens=max_new_tokens,
+        batch_size=max_batch,
+    )
 
 
 @app.command()
@@ -62,6 +71,7 @@ def serve(
     backend: str = typer.Option("hf", "--backend", help="hf (local model) or vllm (a vLLM server)."),
     vllm_url: str | None = typer.Option(None, "--vllm-url", help="vLLM server, e.g. http://127.0.0.1:8001."),
     vllm_model: str | None = typer.Option(None, "--vllm-model", help="Served model/LoRA name (default: listed)."),
+    max_new_tokens: int = typer.Option(160, "--max-new-tokens", help="Most tokens generated per answer."),
     log_level: str = typer.Option("info", "--log-level", help="uvicorn log level."),
 ) -> None:
     """Serve questions -> SQL over HTTP (API docs at /docs, a web page at /), batching concurrent requests."""
@@ -69,6 +79,8 @@ def serve(
         fail(f"--port must be between 1 and 65535, got {port}")
     if max_batch < 1:
         fail("--max-batch must be at least 1")
+    if max_new_tokens < 1:
+        fail("--max-new-tokens must be at least 1")
     if max_rows < 1 or timeout_s <= 0:
         fail("--max-rows and --timeout must be positive")
     if backend not in BACKENDS:
@@ -91,7 +103,9 @@ def serve(
             fail(f"cannot open database {db!r}: {err}")
     console.print(f"loading the {backend} generator…")
     try:
-        generator = build_generator(backend, model, adapter, vllm_url, vllm_model, prompt_style)
+        generator = build_generator(
+            backend, model, adapter, vllm_url, vllm_model, prompt_style, max_new_tokens, max_batch
+        )
     except Exception as err:  # noqa: BLE001
         fail(f"cannot load the generator: {err}")
     settings = ServeSettings(
