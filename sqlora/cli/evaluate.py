@@ -11,10 +11,12 @@ import typer
 from sqlora.cli.app import app, console, fail
 
 
-def _generator(model: str | None, adapter: str | None, prompt_style: str | None, batch_size: int):
+def _generator(model: str | None, adapter: str | None, prompt_style: str | None, batch_size: int, max_new: int):
     from sqlora.inference.generator import SQLGenerator
 
-    return SQLGenerator(model=model, adapter=adapter, prompt_style=prompt_style, batch_size=batch_size)
+    return SQLGenerator(
+        model=model, adapter=adapter, prompt_style=prompt_style, batch_size=batch_size, max_new_tokens=max_new
+    )
 
 
 @app.command("eval")
@@ -33,6 +35,7 @@ def evaluate_command(
     batch_size: int = typer.Option(8, "--batch-size", min=1, help="Questions per generation batch."),
     timeout: float = typer.Option(5.0, "--timeout", help="Seconds allowed per query execution."),
     testsuite_k: int = typer.Option(5, "--testsuite-k", min=1, help="Generated databases for rows without one."),
+    max_new_tokens: int = typer.Option(160, "--max-new-tokens", min=1, help="Generation budget per answer."),
 ) -> None:
     """Score a model on a dataset: EX on real databases (or generated test suites), EM, valid SQL, latency."""
     from sqlora.data.loaders import DataError, load_examples
@@ -63,7 +66,7 @@ def evaluate_command(
     )
     reports: dict[str, dict] = {}
     for label, run_model, run_adapter in runs:
-        generator = _generator(run_model, run_adapter, style, batch_size)
+        generator = _generator(run_model, run_adapter, style, batch_size, max_new_tokens)
         info = {"model": generator.model_name or "embedded", "adapter": run_adapter, "data": data}
         info["prompt_style"] = generator.prompt_style
         report = evaluate(
@@ -83,6 +86,6 @@ def evaluate_command(
             console.print(f"wrote {path}")
     table = markdown_table(reports)
     if json_out or report_dir:
-        console.print(table, markup=False, highlight=False)
+        typer.echo(table, err=True)
     else:
         typer.echo(table)
