@@ -80,3 +80,10 @@ def test_gold_empty_everywhere_is_flagged_weak():
     gold = "SELECT name FROM head WHERE age > 10 AND age < 5"
     suite = build_test_suite(HEAD, gold)
     assert suite.weak and len(suite.databases) == 10  # K normal + K denser databases were tried
+
+
+def test_repeated_tables_in_context_are_merged():
+    context = "CREATE TABLE mountain (name VARCHAR, id VARCHAR, ID VARCHAR); CREATE TABLE mountain (name VARCHAR, height INTEGER)"
+    gold = "SELECT name FROM mountain WHERE height > 5000"
+    assert testsuite_match(context, gold, "SELECT name FROM mountain WHERE height > 5000").outcome == CORRECT
+    assert testsuite_match(context, gold, "SELECT name FROM mountain WHERE height > 4999").outcome == WRONG

@@ -52,6 +52,17 @@ class Plan:
     numeric: set[ColumnKey] = field(default_factory=set)
 
 
+def merge_tables(tables: list[Table]) -> list[Table]:
+    """One table per name and one column per name (case-insensitive): sql-create-context repeats both."""
+    merged: dict[str, Table] = {}
+    for table in tables:
+        target = merged.setdefault(table.name.lower(), Table(table.name))
+        for name, declared in table.columns:
+            if name.lower() not in {c.lower() for c in target.column_names}:
+                target.columns.append((name, declared))
+    return [t for t in merged.values() if t.columns]
+
+
 def _kind(declared: str) -> str:
     """int, real or text, from a declared column type."""
     affinity = clean_type(declared).upper()
@@ -319,7 +330,7 @@ def build_test_suite(
 ) -> TestSuite:
     """K databases for ``gold`` over ``context``; when gold is empty on all of them, K denser ones are added."""
     try:
-        tables = [t for t in parse_schema(context) if t.columns]
+        tables = merge_tables(parse_schema(context))
     except (ParseError, TokenError):
         tables = []
     if not tables:
