@@ -233,6 +233,7 @@ def run_training(config: TrainConfig) -> dict:
         "final_loss": final_losses[-1] if final_losses else None,
         "first_loss": final_losses[0] if final_losses else None,
         "best_eval_loss": state["best_eval"],
+        "early_stopped": stop,
         "history": state["history"],
         "processes": accelerator.num_processes,
         "quantized": config.quantize,
