@@ -272,14 +272,14 @@ def test_accelerate_configs_are_valid(name: str) -> None:
     assert loaded.compute_environment.value == "LOCAL_MACHINE"
     expected = {
         "ddp": "MULTI_GPU",
-        "cpu-2proc": "MULTI_CPU",
+        "cpu-2proc": "MULTI_GPU",  # accelerate's torchrun launcher; the loop itself picks CPU + gloo
         "deepspeed-zero2": "DEEPSPEED",
         "deepspeed-zero3": "DEEPSPEED",
         "fsdp": "FSDP",
     }[name]
     assert loaded.distributed_type.value == expected
     if name == "cpu-2proc":
-        assert raw["use_cpu"] is True and raw["num_processes"] == 2
+        assert raw["use_cpu"] is False and raw["num_processes"] == 2 and raw["mixed_precision"] == "no"
     if name.startswith("deepspeed"):
         assert raw["deepspeed_config"]["zero_stage"] == int(name[-1])
     if name == "fsdp":
