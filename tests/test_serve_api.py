@@ -58,9 +58,11 @@ class StubGeneratorForExecutionPath:
         self.sql = sql
         self.delay_s = delay_s
         self.calls: list[int] = []
+        self.pairs: list[tuple[str, str]] = []
 
     def generate_batch(self, pairs: list[tuple[str, str]]) -> list[SQLResult]:
         self.calls.append(len(pairs))
+        self.pairs.extend(pairs)
         time.sleep(self.delay_s)
         # Without fixed SQL, echo the question so each caller can check it got its own answer.
         return [SQLResult(self.sql or f"SELECT '{q}'", True, [], "", self.delay_s, 1) for q, _ in pairs]
@@ -138,6 +140,28 @@ def test_execute_with_the_tiny_model_never_fails_the_request(client, musical_db)
     else:
         assert not body["valid"] and body["errors"]
     assert db_fingerprint(musical_db) == before
+
+
+def test_large_schemas_are_pruned_to_the_question(spider_dir):
+    db = spider_dir / "database" / "college_2" / "college_2.sqlite"
+    stub = StubGeneratorForExecutionPath("SELECT count(*) FROM instructor")
+    with stub_client(db, stub, prune_chars=200, max_tables=3) as c:
+        body = c.post("/v1/sql", json={"question": "How many instructors are there?", "execute": True}).json()
+        full = c.get("/v1/schema").json()["context"]
+    schema = stub.pairs[0][1]
+    assert "CREATE TABLE instructor" in schema and len(schema) < len(full)
+    assert 1 <= schema.count("CREATE TABLE") <= 3 < full.count("CREATE TABLE")
+    assert body["executed"] and body["rows"][0][0] > 0
+
+
+def test_generator_failure_is_a_clear_5xx(musical_db):
+    class Broken(StubGeneratorForExecutionPath):
+        def generate_batch(self, pairs):
+            raise RuntimeError("CUDA out of memory")
+
+    with stub_client(musical_db, Broken()) as c:
+        response = c.post("/v1/sql", json={"question": "q"})
+    assert response.status_code == 500 and "CUDA out of memory" in response.json()["error"]
 
 
 # --- execution path (stub generator) ---------------------------------------------------------------------

@@ -293,6 +293,9 @@ async def answer(state: ServerState, body: SQLRequest) -> SQLResponse:
         result = await state.batcher.submit(body.question, schema)
     except QueueFull as err:
         raise HTTPException(503, f"server busy: {err}") from err
+    except Exception as err:  # noqa: BLE001 - the model (or the vLLM server) failed: a server-side error
+        status = 502 if type(err).__name__ == "VLLMError" else 500
+        raise HTTPException(status, f"generation failed: {str(err).splitlines()[0] if str(err) else err!r}") from err
     out = SQLResponse(
         sql=result.sql,
         valid=result.valid,
