@@ -1,0 +1,237 @@
+"""Training throughput and memory: the article done the plain way vs sqlora vs a plain fp32 LoRA loop.
+
+Each variant runs in its own process (so peak memory is its own) on the same rows of
+sql-create-context with the embedded SmolLM2 model, and counts only real (non-padding) tokens.
+
+    python bench/train_bench.py                 # all variants, table + bench/results/train_bench.json
+    python bench/train_bench.py --levers        # also one sqlora run per efficiency lever
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "data" / "sql-create-context" / "train.jsonl"
+RESULTS = ROOT / "bench" / "results" / "train_bench.json"
+
+VARIANTS = {
+    "a_article_plain": "(a) article recipe, plain way: HF Trainer + PEFT + bnb NF4, pad to 512, grad checkpointing",
+    "b_sqlora": "(b) sqlora train defaults (NF4 QLoRA, length-grouped, logits only on answer tokens)",
+    "sqlora_fp32_lora": "sqlora train --no-quantize (fp32 LoRA)",
+    "c_plain_fp32_lora": "(c) plain PyTorch fp32 LoRA loop, length-grouped batches, full logits",
+}
+LEVERS = {
+    "lever_no_length_grouping": "sqlora defaults without length grouping",
+    "lever_grad_checkpointing": "sqlora defaults with gradient checkpointing on",
+    "lever_bf16_autocast": "sqlora defaults with bf16 autocast (CPU AVX512-BF16)",
+}
+
+
+def peak_rss() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def load_rows(examples: int):
+    from sqlora.data.loaders import load_examples
+
+    return load_examples(DATA).examples[:examples]
+
+
+def run_sqlora(examples: int, **overrides) -> dict:
+    import tempfile
+
+    from sqlora.training import TrainConfig, train
+
+    rows = load_rows(examples)
+    with tempfile.TemporaryDirectory() as tmp:
+        data = Path(tmp) / "rows.jsonl"
+        data.write_text(
+            "\n".join(json.dumps({"question": r.question, "context": r.context, "answer": r.sql}) for r in rows)
+        )
+        config = TrainConfig(
+            data=str(data),
+            output=str(Path(tmp) / "run"),
+            max_steps=examples // 16,
+            validation_fraction=0.0,
+            eval_steps=0,
+            save_steps=0,
+            logging_steps=1000,
+            **overrides,
+        )
+        summary = train(config)
+    return {"tokens": summary["tokens"], "seconds": summary["elapsed_s"], "final_loss": summary["final_loss"]}
+
+
+def run_article_plain(examples: int) -> dict:
+    """The usual way: transformers Trainer, PEFT, bitsandbytes, fixed 512 padding, checkpointing on."""
+    import tempfile
+
+    from datasets import Dataset
+    from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
+    from transformers import Trainer, TrainingArguments
+
+    from sqlora.models.loading import load_model, load_tokenizer
+    from sqlora.prompts.templates import ARTICLE_TEMPLATE
+
+    tokenizer = load_tokenizer(None)
+    texts = [ARTICLE_TEMPLATE.format(schema=r.context, question=r.question, sql=r.sql) for r in load_rows(examples)]
+    encoded = tokenizer(texts, padding="max_length", max_length=512, truncation=True)
+    labels = [
+        [t if m else -100 for t, m in zip(ids, mask, strict=True)]
+        for ids, mask in zip(encoded.input_ids, encoded.attention_mask, strict=True)
+    ]
+    dataset = Dataset.from_dict({**encoded, "labels": labels})
+    model = prepare_model_for_kbit_training(
+        load_model(None, quantize=True, device="cpu"), use_gradient_checkpointing=True
+    )
+    lora = LoraConfig(r=16, lora_alpha=32, lora_dropout=0.1, target_modules=["q_proj", "k_proj", "v_proj", "o_proj"])
+    model = get_peft_model(model, lora)
+    with tempfile.TemporaryDirectory() as tmp:
+        args = TrainingArguments(
+            output_dir=tmp,
+            per_device_train_batch_size=4,
+            gradient_accumulation_steps=4,
+            learning_rate=2e-4,
+            warmup_steps=100,
+            max_steps=examples // 16,
+            logging_steps=10,
+            save_strategy="no",
+            report_to=[],
+            use_cpu=True,
+        )
+        trainer = Trainer(model=model, args=args, train_dataset=dataset)
+        started = time.perf_counter()
+        result = trainer.train()
+        seconds = time.perf_counter() - started
+    real_tokens = sum(sum(mask) for mask in encoded.attention_mask)
+    return {"tokens": real_tokens, "seconds": round(seconds, 1), "final_loss": result.training_loss}
+
+
+def run_plain_lora(examples: int) -> dict:
+    """The strongest simple baseline: fp32 LoRA, a hand-written loop, length-grouped batches."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+
+    from sqlora.models.loading import load_model, load_tokenizer
+    from sqlora.training.batching import batch_plan
+    from sqlora.training.features import collate, encode_example
+
+    tokenizer = load_tokenizer(None)
+    features = [encode_example(r, tokenizer) for r in load_rows(examples)]
+    model = load_model(None, device="cpu", dtype=torch.float32)
+    lora = LoraConfig(r=16, lora_alpha=32, lora_dropout=0.1, target_modules=["q_proj", "k_proj", "v_proj", "o_proj"])
+    model = get_peft_model(model, lora)
+    model.train()
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=2e-4)
+    plan = batch_plan([len(f) for f in features], 4, 0, 42)
+    tokens, losses = 0, []
+    started = time.perf_counter()
+    for index, batch_ids in enumerate(plan[: (examples // 16) * 4]):
+        batch = collate([features[i] for i in batch_ids], tokenizer.pad_token_id)
+        out = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], labels=batch["labels"])
+        (out.loss / 4).backward()
+        losses.append(float(out.loss.detach()))
+        tokens += int(batch["attention_mask"].sum())
+        if index % 4 == 3:
+            optimizer.step()
+            optimizer.zero_grad()
+    return {"tokens": tokens, "seconds": round(time.perf_counter() - started, 1), "final_loss": losses[-1]}
+
+
+def run_variant(name: str, examples: int) -> dict:
+    if name == "a_article_plain":
+        result = run_article_plain(examples)
+    elif name == "c_plain_fp32_lora":
+        result = run_plain_lora(examples)
+    elif name == "sqlora_fp32_lora":
+        result = run_sqlora(examples, quantize=False)
+    elif name == "lever_no_length_grouping":
+        result = run_sqlora(examples, length_grouping=False)
+    elif name == "lever_grad_checkpointing":
+        result = run_sqlora(examples, gradient_checkpointing="on")
+    elif name == "lever_bf16_autocast":
+        result = run_sqlora(examples, mixed_precision="bf16")
+    else:
+        result = run_sqlora(examples)
+    result["tokens_per_s"] = round(result["tokens"] / max(result["seconds"], 1e-9), 1)
+    result["peak_memory_bytes"] = peak_rss()
+    result["examples"] = examples
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--variant", help="run one variant in this process and print its JSON")
+    parser.add_argument("--examples", type=int, default=192, help="rows per variant (multiple of 16)")
+    parser.add_argument("--plain-examples", type=int, default=32, help="rows for the slow variant (a)")
+    parser.add_argument("--levers", action="store_true", help="also measure each efficiency lever")
+    parser.add_argument("--output", type=Path, default=RESULTS)
+    args = parser.parse_args()
+    if args.variant:
+        print(json.dumps(run_variant(args.variant, args.examples)))
+        return
+
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    names = list(VARIANTS) + (list(LEVERS) if args.levers else [])
+    results = {}
+    for name in names:
+        examples = args.plain_examples if name == "a_article_plain" else args.examples
+        console.log(f"running {name} on {examples} rows ...")
+        proc = subprocess.run(
+            [sys.executable, __file__, "--variant", name, "--examples", str(examples)],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+        )
+        if proc.returncode != 0:
+            console.print(proc.stderr[-3000:])
+            raise SystemExit(f"variant {name} failed")
+        results[name] = json.loads(proc.stdout.strip().splitlines()[-1])
+        results[name]["description"] = {**VARIANTS, **LEVERS}[name]
+
+    a, b, c = results["a_article_plain"], results["b_sqlora"], results["c_plain_fp32_lora"]
+    targets = {
+        "b_vs_a_tokens_per_s": round(b["tokens_per_s"] / a["tokens_per_s"], 2),
+        "b_vs_c_tokens_per_s": round(b["tokens_per_s"] / c["tokens_per_s"], 2),
+        "b_vs_c_peak_memory": round(b["peak_memory_bytes"] / c["peak_memory_bytes"], 2),
+    }
+    table = Table(title="Training throughput (real tokens) and peak memory, CPU, embedded SmolLM2-135M")
+    for column in ("variant", "rows", "real tokens/s", "peak RSS (MiB)", "final loss"):
+        table.add_column(column, justify="left" if column == "variant" else "right")
+    for r in results.values():
+        table.add_row(
+            r["description"],
+            str(r["examples"]),
+            f"{r['tokens_per_s']:.1f}",
+            f"{r['peak_memory_bytes'] / 2**20:.0f}",
+            f"{r['final_loss']:.3f}",
+        )
+    console.print(table)
+    console.print(targets)
+    import platform
+
+    import torch
+
+    report = {
+        "machine": {"cpus": torch.get_num_threads(), "platform": platform.platform(), "torch": torch.__version__},
+        "results": results,
+        "ratios": targets,
+        "targets": {"b_vs_a_tokens_per_s": ">= 10", "b_vs_c_tokens_per_s": ">= 1", "b_vs_c_peak_memory": "<= 0.5"},
+    }
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(report, indent=2))
+    console.print(f"written to {args.output}")
+
+
+if __name__ == "__main__":
+    main()
