@@ -28,6 +28,8 @@ def save_checkpoint(output: Path, step: int, peft_model, state: dict, keep: int)
     staging = output / f".checkpoint-{step}.tmp"
     shutil.rmtree(staging, ignore_errors=True)
     peft_model.save_pretrained(staging)
+    if (output / "sqlora.json").exists():  # base model and prompt style, so a checkpoint is a usable adapter
+        shutil.copy(output / "sqlora.json", staging / "sqlora.json")
     torch.save({**state, "rng": rng_state()}, staging / STATE_FILE)
     shutil.rmtree(final, ignore_errors=True)
     staging.rename(final)

@@ -109,7 +109,7 @@ def run_training(config: TrainConfig) -> dict:
     from accelerate import Accelerator
     from transformers import get_linear_schedule_with_warmup
 
-    from sqlora.models.loading import load_tokenizer, resolve_model
+    from sqlora.models.loading import load_tokenizer
 
     if config.threads:
         torch.set_num_threads(config.threads)
@@ -154,6 +154,8 @@ def run_training(config: TrainConfig) -> dict:
         state = saved["state"]
     if main:
         config.save(output / "train_config.yaml")
+        meta = {"base_model": config.model or "embedded", "prompt_style": config.prompt_style}
+        (output / ADAPTER_META).write_text(json.dumps(meta, indent=2))
     logger = RunLogger(output, total_steps, enabled=main, start=state["step"])
     pad_id = tokenizer.pad_token_id
     window_loss, window_count = 0.0, 0
@@ -241,9 +243,6 @@ def run_training(config: TrainConfig) -> dict:
     if main:
         unwrapped = accelerator.unwrap_model(loss_model).model
         unwrapped.save_pretrained(output)
-        meta = {"base_model": resolve_model(config.model) if config.model is None else config.model}
-        meta["prompt_style"] = config.prompt_style
-        (output / ADAPTER_META).write_text(json.dumps(meta, indent=2))
         (output / "summary.json").write_text(json.dumps(summary, indent=2))
     accelerator.wait_for_everyone()
     accelerator.end_training()
