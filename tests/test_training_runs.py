@@ -153,6 +153,28 @@ def test_early_stopping(tmp_path: Path, data8: Path, sql_create_context_path: Pa
     assert (tmp_path / "run" / "adapter_model.safetensors").exists()
 
 
+@pytest.mark.parametrize("quantize", [True, False], ids=["qlora", "lora"])
+def test_evaluation_does_not_change_training(
+    quantize: bool, tmp_path: Path, data8: Path, sql_create_context_path: Path, tiny_model_dir: Path
+) -> None:
+    """Validation in the middle of a run leaves the training losses bit-identical.
+
+    Regression: on CPUs with AVX512-BF16, bitsandbytes 0.50 repacks 4-bit weights at the first eval-mode forward,
+    and training forwards after that ran a kernel without autograd, silently dropping gradients.
+    """
+    valid = write_rows(sql_create_context_path, tmp_path / "valid.jsonl", 8, start=48)
+    curves = []
+    for eval_steps in (0, 1):
+        config = write_config(tmp_path / f"c{eval_steps}.yaml", eval_data=str(valid), lora_dropout=0.0)
+        cli(
+            "train", "--config", config, "--data", data8, "--max-steps", 4, "--output", tmp_path / f"run{eval_steps}",
+            "--model", tiny_model_dir, "--batch-size", 4, "--grad-accum", 1, "--lr", 3e-3, "--warmup-steps", 0,
+            "--logging-steps", 1, "--save-steps", 0, "--eval-steps", eval_steps, *([] if quantize else ["--no-quantize"]),
+        )  # fmt: skip
+        curves.append(losses(json.loads((tmp_path / f"run{eval_steps}" / "summary.json").read_text())["history"]))
+    assert curves[0] == curves[1]
+
+
 def test_merge_matches_base_plus_adapter(quantized_run: Path, tmp_path: Path, tiny_model_dir: Path) -> None:
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer

@@ -54,6 +54,11 @@ def build_model(config: TrainConfig, device: str):
 
     dtype = torch.float32 if device == "cpu" else None
     model = load_model(config.model, quantize=config.quantize, device=device, dtype=dtype)
+    # bitsandbytes 0.50 on AVX512-BF16 CPUs repacks 4-bit weights for inference at the first eval-mode forward;
+    # training forwards after that run a kernel without autograd and silently drop gradients. Keep them trainable.
+    for module in model.modules():
+        if hasattr(module, "support_avx512bf16_for_cpu"):
+            module.support_avx512bf16_for_cpu = False
     checkpointing = config.gradient_checkpointing
     use_checkpointing = checkpointing == "on" or (
         checkpointing == "auto" and device != "cpu" and model.num_parameters() > 1_000_000_000
