@@ -76,10 +76,12 @@ def plot_accuracy_by_hardness(reports: Mapping[str, Mapping], path: Path) -> Pat
     for index, (label, rep) in enumerate(reports.items()):
         values = [100 * (rep["by_hardness"][lvl]["ex"] or 0.0) for lvl in LEVELS]
         positions = [i + index * width for i in range(len(LEVELS))]
-        ax.bar(positions, values, width, label=label)
+        bars = ax.bar(positions, values, width, label=label)
+        counts = [rep["by_hardness"][lvl]["n"] for lvl in LEVELS]
+        ax.bar_label(bars, labels=[f"{v:.0f}%\nn={n}" for v, n in zip(values, counts, strict=True)], fontsize=7)
     ax.set_xticks([i + width * (len(reports) - 1) / 2 for i in range(len(LEVELS))], LEVELS)
     ax.set_ylabel("execution accuracy (%)")
-    ax.set_ylim(0, 100)
+    ax.set_ylim(0, 110)
     ax.set_title("Execution accuracy by Spider hardness")
     ax.legend()
     fig.tight_layout()
