@@ -60,3 +60,8 @@ def test_real_model_generates_through_prompt_and_extraction():
         assert result.latency_s > 0
         assert result.raw
         assert result.valid == validate_sql(result.sql, schema).valid
+
+
+def test_validate_sql_merges_tables_declared_twice():
+    schema = "CREATE TABLE mountain (name VARCHAR); CREATE TABLE mountain (height INTEGER, Name VARCHAR)"
+    assert validate_sql("SELECT name FROM mountain WHERE height > 5000", schema).valid

@@ -39,3 +39,14 @@ def test_chat_template_uses_tokenizer(embedded_dir):
 )
 def test_extract_sql(output, expected):
     assert extract_sql(output) == expected
+
+
+def test_extract_prefers_query_over_echoed_schema():
+    output = "CREATE TABLE head (age INTEGER)\nSELECT COUNT(*) FROM head"
+    assert extract_sql(output) == "SELECT COUNT(*) FROM head"
+
+
+def test_extract_ignores_the_word_with_in_prose():
+    output = "Here is a query with a filter: WITH t AS (SELECT 1 AS a) SELECT a FROM t"
+    assert extract_sql(output) == "WITH t AS (SELECT 1 AS a) SELECT a FROM t"
+    assert extract_sql("Done with it. SELECT a FROM t") == "SELECT a FROM t"

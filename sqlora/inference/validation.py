@@ -10,6 +10,8 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
 
+from sqlora.sql.schema import Table, parse_schema, render_create_tables
+
 
 @dataclass
 class Validation:
@@ -22,11 +24,13 @@ READ_ROOTS = (exp.Select, exp.Union, exp.Intersect, exp.Except)
 
 @lru_cache(maxsize=256)
 def _schema_statements(schema: str) -> tuple[str, ...]:
-    statements = []
-    for statement in sqlglot.parse(schema, read="sqlite"):
-        if isinstance(statement, exp.Create):
-            statements.append(statement.sql(dialect="sqlite"))
-    return tuple(statements)
+    """CREATE TABLE statements for the schema; a table declared twice gets the union of its columns."""
+    merged: dict[str, Table] = {}
+    for table in parse_schema(schema):
+        known = merged.setdefault(table.name.lower(), Table(table.name))
+        seen = {name.lower() for name in known.column_names}
+        known.columns += [(n, t) for n, t in table.columns if n.lower() not in seen and not seen.add(n.lower())]
+    return tuple(render_create_tables([table]) for table in merged.values())
 
 
 def schema_database(schema: str) -> sqlite3.Connection:

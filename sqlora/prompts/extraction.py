@@ -8,7 +8,8 @@ import sqlglot
 from sqlglot.errors import ParseError, TokenError
 
 _FENCE = re.compile(r"```(?:[a-zA-Z]*)\s*\n?(.*?)(?:```|$)", re.DOTALL)
-_START = re.compile(r"\b(SELECT|WITH|INSERT|UPDATE|DELETE|CREATE|DROP|ALTER|PRAGMA|REPLACE)\b", re.IGNORECASE)
+_QUERY_START = re.compile(r"\bSELECT\b|\bWITH\s+(RECURSIVE\s+)?\w+(\s*\([^)]*\))?\s+AS\s*\(", re.IGNORECASE)
+_ANY_START = re.compile(r"\b(SELECT|WITH|INSERT|UPDATE|DELETE|CREATE|DROP|ALTER|PRAGMA|REPLACE)\b", re.IGNORECASE)
 _PROSE = re.compile(
     r"^(this|the|here|note|explanation|it|in this|where|which|that|answer|output|result|question)\b[^()]*[.:]",
     re.IGNORECASE,
@@ -44,7 +45,7 @@ def extract_sql(output: str) -> str:
     """
     fenced = _FENCE.search(output)
     text = fenced.group(1) if fenced else output
-    start = _START.search(text)
+    start = _QUERY_START.search(text) or _ANY_START.search(text)  # a query wins over an echoed schema
     if not start:
         return ""
     text = _first_statement(text[start.start() :])
