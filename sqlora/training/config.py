@@ -53,7 +53,7 @@ class TrainConfig:
     warmup_steps: int = 100
     weight_decay: float = 0.0
     max_grad_norm: float = 1.0
-    mixed_precision: str = "auto"  # auto: bf16/fp16 on CUDA, fp32 on CPU; or no/fp16/bf16
+    mixed_precision: str = "auto"  # auto: bf16 where supported (GPU, AVX512-BF16 CPU), fp16 on old GPUs; no/fp16/bf16
     gradient_checkpointing: str = "auto"  # auto: only when memory needs it (large models on GPU)
     length_grouping: bool = True
     token_weights: TokenWeights = field(default_factory=TokenWeights)
