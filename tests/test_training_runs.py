@@ -296,7 +296,7 @@ def _expected_rank_tokens(config: TrainConfig, steps: int) -> list[int]:
     from sqlora.training.batching import batch_plan, shard
     from sqlora.training.loop import prepare_data
 
-    train, _, _ = prepare_data(config, load_tokenizer(config.model))
+    train = prepare_data(config, load_tokenizer(config.model)).train
     plan = batch_plan([len(f) for f in train], config.batch_size, 0, config.seed, config.length_grouping)
     batches = steps * config.grad_accum
     return [sum(len(train[i]) for b in shard(plan, rank, 2)[:batches] for i in b) for rank in range(2)]

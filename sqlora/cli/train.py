@@ -36,6 +36,8 @@ def train(
     eval_steps: int | None = typer.Option(None),
     logging_steps: int | None = typer.Option(None),
     early_stopping_patience: int | None = typer.Option(None),
+    eval_data: str | None = typer.Option(None, help="Validation data (default: 5% of the databases of --data)."),
+    eval_ex_samples: int | None = typer.Option(None, help="Validation rows scored by execution accuracy at evals."),
     seed: int | None = typer.Option(None),
     resume: bool = typer.Option(False, "--resume", help="Continue from the newest checkpoint in --output."),
 ) -> None:
@@ -67,6 +69,8 @@ def train(
         "eval_steps": eval_steps,
         "logging_steps": logging_steps,
         "early_stopping_patience": early_stopping_patience,
+        "eval_data": eval_data,
+        "eval_ex_samples": eval_ex_samples,
         "seed": seed,
         "resume": resume or None,
     }

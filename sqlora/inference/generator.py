@@ -69,6 +69,18 @@ class SQLGenerator:
         self.batch_size = batch_size
         self.repair = repair
 
+    @classmethod
+    def from_model(cls, model, tokenizer, prompt_style: str = "article", **options) -> SQLGenerator:
+        """A generator around an already-loaded model (e.g. the one being trained)."""
+        generator = cls.__new__(cls)
+        generator.model_name, generator.adapter, generator.device = None, None, str(model.device)
+        generator.model, generator.tokenizer, generator.prompt_style = model, tokenizer, prompt_style
+        tokenizer.padding_side = "left"
+        generator.max_new_tokens = options.get("max_new_tokens", 160)
+        generator.batch_size = options.get("batch_size", 8)
+        generator.repair = options.get("repair", True)
+        return generator
+
     @staticmethod
     @lru_cache(maxsize=4)
     def _shared(key: tuple) -> SQLGenerator:

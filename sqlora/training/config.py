@@ -62,7 +62,7 @@ class TrainConfig:
     logging_steps: int = 10
     save_steps: int = 500
     eval_steps: int = 500
-    eval_ex_samples: int = 0  # execution-accuracy sample at each evaluation (needs databases)
+    eval_ex_samples: int = 0  # validation rows scored by execution accuracy at each evaluation
     early_stopping_patience: int | None = None
     save_total_limit: int = 2
     seed: int = 42

@@ -9,11 +9,13 @@ import random
 import resource
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import torch
 
 from sqlora.data.loaders import load_examples
+from sqlora.data.record import Example
 from sqlora.data.splits import deduplicate, split_by_group
 from sqlora.training.batching import batch_plan, shard
 from sqlora.training.checkpoint import list_checkpoints, load_checkpoint, restore_rng, save_checkpoint
@@ -25,8 +27,15 @@ from sqlora.training.progress import RunLogger
 ADAPTER_META = "sqlora.json"
 
 
-def prepare_data(config: TrainConfig, tokenizer) -> tuple[list[Features], list[Features], dict]:
-    """Load, deduplicate, split by database and tokenize; returns train, validation and counts."""
+class PreparedData(NamedTuple):
+    train: list[Features]
+    validation: list[Features]
+    counts: dict
+    validation_rows: list[Example]
+
+
+def prepare_data(config: TrainConfig, tokenizer) -> PreparedData:
+    """Load, deduplicate, split by database and tokenize."""
     examples = deduplicate(load_examples(config.data, db_dir=config.db_dir).examples)
     held = set(config.holdout_dbs)
     examples = [e for e in examples if e.db_id not in held]
@@ -43,7 +52,7 @@ def prepare_data(config: TrainConfig, tokenizer) -> tuple[list[Features], list[F
     valid = [f for f in map(encode, valid_rows[:256]) if f is not None]
     counts = {"train_rows": len(train_rows), "train_encoded": len(train), "validation": len(valid)}
     counts["too_long"] = len(train_rows) - len(train)
-    return train, valid, counts
+    return PreparedData(train, valid, counts, valid_rows)
 
 
 def build_model(config: TrainConfig, device: str):
@@ -116,6 +125,22 @@ def evaluate_loss(loss_model, features: list[Features], batch_size: int, pad_id:
     return total / max(weight, 1)
 
 
+def execution_accuracy_sample(model, tokenizer, rows: list[Example], prompt_style: str, db_dir) -> float | None:
+    """EX of the model being trained on a few validation rows (real databases, else test suites)."""
+    from sqlora.evaluation.runner import evaluate
+    from sqlora.inference.generator import SQLGenerator
+
+    if not rows:
+        return None
+    model.eval()
+    generator = SQLGenerator.from_model(model, tokenizer, prompt_style, max_new_tokens=128, repair=False)
+    try:
+        return evaluate(rows, generator, db_dir, progress=False).aggregates.get("ex")
+    finally:
+        tokenizer.padding_side = "right"
+        model.train()
+
+
 def run_training(config: TrainConfig) -> dict:
     """Fine-tune per ``config``; writes the adapter, resolved config and summary.json to config.output."""
     from accelerate import Accelerator
@@ -139,7 +164,7 @@ def run_training(config: TrainConfig) -> dict:
     torch.manual_seed(config.seed)
 
     tokenizer = load_tokenizer(config.model)
-    train_set, valid_set, counts = prepare_data(config, tokenizer)
+    train_set, valid_set, counts, valid_rows = prepare_data(config, tokenizer)
     if not train_set:
         raise ValueError(f"no training examples could be built from {config.data}")
     lengths = [len(f) for f in train_set]
@@ -210,6 +235,12 @@ def run_training(config: TrainConfig) -> dict:
                 window_loss, window_count = 0.0, 0
             if config.eval_steps and (step % config.eval_steps == 0 or step == total_steps):
                 eval_loss = evaluate_loss(loss_model, valid_set, config.batch_size, pad_id, accelerator.device)
+                if main and config.eval_ex_samples:
+                    sample = valid_rows[: config.eval_ex_samples]
+                    ex = execution_accuracy_sample(model, tokenizer, sample, config.prompt_style, config.db_dir)
+                    if ex is not None:
+                        logger.log({"step": step, "eval_ex": ex})
+                        state["history"].append({"step": step, "eval_ex": ex})
                 if eval_loss is not None:
                     logger.log({"step": step, "eval_loss": eval_loss})
                     state["history"].append({"step": step, "eval_loss": eval_loss})
