@@ -227,7 +227,7 @@ def run_training(config: TrainConfig) -> dict:
             elapsed = time.perf_counter() - started
             tokens_per_s = (state["tokens"] - tokens_at_start) / max(elapsed, 1e-9)
             logger.advance(step)
-            if step % config.logging_steps == 0 or step == total_steps:
+            if (config.logging_steps and step % config.logging_steps == 0) or step == total_steps:
                 record = {"step": step, "loss": window_loss / window_count, "lr": scheduler.get_last_lr()[0]}
                 record["tokens_per_s"] = round(tokens_per_s, 1)
                 state["history"].append(record)
