@@ -15,10 +15,10 @@ fi
 
 # 1) sql-create-context format (pruned CREATE TABLE context), EX on the real Spider databases
 $SQLORA eval --data $DATA/sql-create-context/train.jsonl --db-dir $DATA/spider/database \
-  --holdout-dbs $HOLDOUT --limit "${LIMIT_SQLCC:-120}" --seed 0 --adapter runs/headline --compare \
+  --holdout-dbs $HOLDOUT --limit "${LIMIT_SQLCC:-100}" --seed 0 --adapter runs/headline --compare \
   --json bench/results/headline_sqlcc.json --report-dir bench/results/headline_sqlcc
 
 # 2) the same databases' Spider questions with the full database schema as context
-$SQLORA eval --data $DATA/spider --holdout-dbs $HOLDOUT --limit "${LIMIT_SPIDER:-60}" --seed 0 \
+$SQLORA eval --data $DATA/spider --holdout-dbs $HOLDOUT --limit "${LIMIT_SPIDER:-40}" --seed 0 \
   --adapter runs/headline --compare \
   --json bench/results/headline_spider.json --report-dir bench/results/headline_spider
