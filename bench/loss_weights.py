@@ -1,0 +1,126 @@
+"""Does the article's SQL-weighted loss help? Same run twice, uniform vs SQL-token weights, then EX on held-out DBs.
+
+    python bench/loss_weights.py --steps 60 --eval-rows 60
+
+Each arm trains in its own process with one thread (the two run side by side on a 2-core machine),
+then both adapters are scored on the same rows of databases never trained on; writes
+bench/results/loss_weights.json and prints a table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared" / "data"
+RESULTS = ROOT / "bench" / "results" / "loss_weights.json"
+ARMS = {
+    "uniform": {},
+    "sql_weighted": {"keyword": 2.0, "identifier": 2.0, "operator": 1.5, "literal": 2.0, "other": 1.0},
+}
+
+
+def train_arm(name: str, steps: int, output: Path) -> dict:
+    from sqlora.cli.demo import HOLDOUT_DBS
+    from sqlora.training import TrainConfig, train
+    from sqlora.training.config import TokenWeights
+
+    config = TrainConfig(
+        data=str(SHARED / "sql-create-context" / "train.jsonl"),
+        holdout_dbs=HOLDOUT_DBS,
+        max_steps=steps,
+        learning_rate=4e-4,
+        warmup_steps=min(10, steps),
+        eval_steps=0,
+        save_steps=0,
+        threads=1,
+        token_weights=TokenWeights(**ARMS[name]),
+        output=str(output / name),
+    )
+    summary = train(config)
+    return {k: summary[k] for k in ("steps", "tokens_per_s", "first_loss", "final_loss", "elapsed_s")}
+
+
+def evaluate_arm(adapter: Path, rows: int) -> dict:
+    from sqlora.cli.demo import HOLDOUT_DBS
+    from sqlora.data.loaders import load_examples
+    from sqlora.evaluation.runner import evaluate, select_examples
+    from sqlora.inference.generator import SQLGenerator
+
+    examples = load_examples(SHARED / "sql-create-context" / "train.jsonl").examples
+    chosen = select_examples(examples, rows, 1, HOLDOUT_DBS)
+    report = evaluate(chosen, SQLGenerator(adapter=str(adapter)), SHARED / "spider" / "database", progress=False)
+    agg = report.aggregates
+    return {"n": agg["n"], "ex": agg["ex"], "em": agg["em"], "valid_rate": agg["valid_rate"]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--arm", choices=list(ARMS))
+    parser.add_argument("--steps", type=int, default=60)
+    parser.add_argument("--eval-rows", type=int, default=60)
+    parser.add_argument("--workdir", type=Path, default=ROOT / "runs" / "loss_weights")
+    args = parser.parse_args()
+    if args.arm:
+        import torch
+
+        torch.set_num_threads(1)
+        result = train_arm(args.arm, args.steps, args.workdir)
+        result.update(evaluate_arm(args.workdir / args.arm, args.eval_rows))
+        print(json.dumps(result))
+        return
+
+    procs = {
+        arm: subprocess.Popen(
+            [
+                sys.executable,
+                __file__,
+                "--arm",
+                arm,
+                "--steps",
+                str(args.steps),
+                "--eval-rows",
+                str(args.eval_rows),
+                "--workdir",
+                str(args.workdir),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            cwd=ROOT,
+        )
+        for arm in ARMS
+    }
+    results = {}
+    for arm, proc in procs.items():
+        out, _ = proc.communicate()
+        if proc.returncode != 0:
+            raise SystemExit(f"arm {arm} failed")
+        results[arm] = {**json.loads(out.strip().splitlines()[-1]), "weights": ARMS[arm] or "all 1.0"}
+
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"SQL-weighted loss vs uniform, {args.steps} steps, EX on held-out databases")
+    for column in ("arm", "final loss", "EX %", "EM %", "valid %", "n"):
+        table.add_column(column)
+    for arm, r in results.items():
+        table.add_row(
+            arm,
+            f"{r['final_loss']:.3f}",
+            f"{100 * r['ex']:.1f}",
+            f"{100 * r['em']:.1f}",
+            f"{100 * r['valid_rate']:.1f}",
+            str(r["n"]),
+        )
+    Console().print(table)
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps({"steps": args.steps, "eval_rows": args.eval_rows, "results": results}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
