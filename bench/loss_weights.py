@@ -15,12 +15,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+from sqlora.training.config import SQL_TOKEN_WEIGHTS
+
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
 RESULTS = ROOT / "bench" / "results" / "loss_weights.json"
 ARMS = {
     "uniform": {},
-    "sql_weighted": {"keyword": 2.0, "identifier": 2.0, "operator": 1.5, "literal": 2.0, "other": 1.0},
+    "sql_weighted": SQL_TOKEN_WEIGHTS,
 }
 
 

@@ -24,6 +24,9 @@ class TokenWeights:
         return all(v == 1.0 for v in dataclasses.asdict(self).values())
 
 
+SQL_TOKEN_WEIGHTS = {"keyword": 2.0, "identifier": 2.0, "operator": 1.5, "literal": 2.0, "other": 1.0}
+
+
 @dataclass
 class TrainConfig:
     """Every knob of a run. Defaults follow the article, with the embedded model offline."""
@@ -56,7 +59,9 @@ class TrainConfig:
     mixed_precision: str = "auto"  # auto: bf16 where supported (GPU, AVX512-BF16 CPU), fp16 on old GPUs; no/fp16/bf16
     gradient_checkpointing: str = "auto"  # auto: only when memory needs it (large models on GPU)
     length_grouping: bool = True
-    token_weights: TokenWeights = field(default_factory=TokenWeights)
+    # SQL-weighted loss by default: in bench/loss_weights.py it beat uniform weights 20.0 % vs 16.7 % EX
+    # (60 held-out rows, 60 steps each; a small, noisy margin). TokenWeights() is uniform.
+    token_weights: TokenWeights = field(default_factory=lambda: TokenWeights(**SQL_TOKEN_WEIGHTS))
     # bookkeeping
     output: str = "outputs/run"
     logging_steps: int = 10
