@@ -65,3 +65,13 @@ def test_real_model_generates_through_prompt_and_extraction():
 def test_validate_sql_merges_tables_declared_twice():
     schema = "CREATE TABLE mountain (name VARCHAR); CREATE TABLE mountain (height INTEGER, Name VARCHAR)"
     assert validate_sql("SELECT name FROM mountain WHERE height > 5000", schema).valid
+
+
+def test_generate_sql_api_returns_a_validated_result(tiny_model_dir):
+    from sqlora import generate_sql
+
+    schema = "CREATE TABLE head (age INTEGER)"
+    result = generate_sql("How many heads?", schema, model=str(tiny_model_dir), max_new_tokens=8, repair=False)
+    assert 0 < result.generated_tokens <= 8
+    assert result.valid == validate_sql(result.sql, schema).valid
+    assert result.valid or result.errors
