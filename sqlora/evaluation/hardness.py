@@ -15,9 +15,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 
-import sqlglot
 from sqlglot import exp
-from sqlglot.errors import ParseError, TokenError
+
+from sqlora.sql.parsing import parse_or_none
 
 LEVELS = ("easy", "medium", "hard", "extra")
 SET_OPS = (exp.Union, exp.Intersect, exp.Except)
@@ -137,10 +137,5 @@ def level(c: Components) -> str:
 @lru_cache(maxsize=8192)
 def spider_hardness(sql: str) -> str | None:
     """The Spider hardness of ``sql``, or None when it does not parse."""
-    try:
-        tree = sqlglot.parse_one(sql, read="sqlite")
-    except (ParseError, TokenError):
-        return None
-    if tree is None:
-        return None
-    return level(components(tree))
+    tree = parse_or_none(sql)
+    return None if tree is None else level(components(tree))

@@ -17,7 +17,6 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
 
@@ -33,6 +32,7 @@ from sqlora.evaluation.execution import (
     compare_results,
     run_query,
 )
+from sqlora.sql.parsing import parse_or_none
 from sqlora.sql.schema import Table, clean_type, parse_schema, quote_identifier
 
 DEFAULT_K = 5
@@ -139,10 +139,7 @@ def _like_examples(pattern: str, rng: random.Random) -> list[str]:
 def plan_for(gold: str, tables: list[Table]) -> Plan:
     """Extract literals (with the columns they are compared with), join links and numeric columns."""
     plan = Plan()
-    try:
-        tree = sqlglot.parse_one(gold, read="sqlite")
-    except (ParseError, TokenError):
-        return plan
+    tree = parse_or_none(gold)
     if tree is None:
         return plan
     resolver = _Resolver(tables, tree)
