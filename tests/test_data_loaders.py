@@ -4,8 +4,10 @@ import sqlite3
 import pytest
 
 from sqlora.data.loaders import DataError, load_custom, load_examples, load_spider, load_sql_create_context
+from sqlora.data.pruning import gold_pruned_context
+from sqlora.data.record import Example
 from sqlora.data.splits import deduplicate, split_by_group
-from sqlora.sql.schema import parse_schema
+from sqlora.sql.schema import Table, parse_schema
 
 
 def test_sql_create_context_local_jsonl_has_all_rows(sql_create_context_path):
@@ -120,4 +122,39 @@ def test_splits_keep_each_database_in_one_split(sql_create_context_path):
 def test_deduplicate_keeps_first(spider_dir):
     examples = load_spider(spider_dir).examples
     unique = deduplicate(examples)
-    assert len(unique) == len({(e.question, e.context, e.sql) for e in examples}) < len(examples)
+    folded = {(e.db_id, " ".join(e.question.lower().split()), " ".join(e.sql.lower().split())) for e in examples}
+    assert len(unique) == len(folded) < len(examples)
+
+
+def test_deduplicate_across_sources_ignores_case_spacing_and_context(spider_dir):
+    spider = load_examples(spider_dir, spider_schema="gold").examples[:50]
+    restyled = [Example(e.question.upper(), "CREATE TABLE x (y TEXT)", "  ".join(e.sql.split()).lower(), e.db_id)
+                for e in spider]
+    unique = deduplicate(spider + restyled)
+    assert unique == deduplicate(spider)
+    assert unique[0] is spider[0]
+
+
+def test_gold_pruned_context_keeps_used_tables_and_columns(spider_dir):
+    tables = [Table("dept", [("id", "INT"), ("name", "TEXT"), ("budget", "REAL")]),
+              Table("head", [("head_id", "INT"), ("dept_id", "INT"), ("age", "INT")]),
+              Table("unused", [("x", "TEXT")])]
+    sql = "SELECT T1.name FROM dept AS T1 JOIN head AS T2 ON T1.id = T2.dept_id WHERE age > 50"
+    assert gold_pruned_context(sql, tables) == (
+        "CREATE TABLE dept (id INT, name TEXT); CREATE TABLE head (dept_id INT, age INT)"
+    )
+    assert gold_pruned_context("SELECT count(*) FROM unused", tables) == "CREATE TABLE unused (x TEXT)"
+    assert gold_pruned_context("SELECT FROM WHERE", tables) is None
+
+
+def test_spider_gold_schema_contexts_still_compile_their_gold_query(spider_dir):
+    import sqlite3 as sqlite
+
+    examples = load_examples(spider_dir, spider_schema="gold").examples
+    assert len(examples) == len(load_spider(spider_dir).examples)
+    for example in examples[::50]:
+        conn = sqlite.connect(":memory:")
+        conn.executescript(example.context.replace("; ", ";\n") + ";")
+        conn.execute(f"EXPLAIN {example.sql}")  # every table and column the gold query needs is declared
+    with pytest.raises(DataError, match="schema mode"):
+        load_examples(spider_dir, spider_schema="pruned")

@@ -11,12 +11,10 @@ import typer
 from sqlora.cli.app import app, console, fail
 
 
-def _generator(model: str | None, adapter: str | None, prompt_style: str | None, batch_size: int, max_new: int):
+def _generator(model: str | None, adapter: str | None, prompt_style: str | None, options: dict):
     from sqlora.inference.generator import SQLGenerator
 
-    return SQLGenerator(
-        model=model, adapter=adapter, prompt_style=prompt_style, batch_size=batch_size, max_new_tokens=max_new
-    )
+    return SQLGenerator(model=model, adapter=adapter, prompt_style=prompt_style, **options)
 
 
 @app.command("eval")
@@ -36,6 +34,10 @@ def evaluate_command(
     timeout: float = typer.Option(5.0, "--timeout", help="Seconds allowed per query execution."),
     testsuite_k: int = typer.Option(5, "--testsuite-k", min=1, help="Generated databases for rows without one."),
     max_new_tokens: int = typer.Option(160, "--max-new-tokens", min=1, help="Generation budget per answer."),
+    candidates: int = typer.Option(
+        1, "--candidates", min=1, help="For invalid answers, beam-search this many and keep the first valid one."
+    ),
+    repair: bool = typer.Option(True, "--repair/--no-repair", help="Retry invalid answers with the error shown."),
 ) -> None:
     """Score a model on a dataset: EX on real databases (or generated test suites), EM, valid SQL, latency."""
     from sqlora.data.loaders import DataError, load_examples
@@ -66,9 +68,11 @@ def evaluate_command(
     )
     reports: dict[str, dict] = {}
     for label, run_model, run_adapter in runs:
-        generator = _generator(run_model, run_adapter, style, batch_size, max_new_tokens)
+        options = {"batch_size": batch_size, "max_new_tokens": max_new_tokens, "candidates": candidates}
+        options["repair"] = repair
+        generator = _generator(run_model, run_adapter, style, options)
         info = {"model": generator.model_name or "embedded", "adapter": run_adapter, "data": data}
-        info["prompt_style"] = generator.prompt_style
+        info.update(prompt_style=generator.prompt_style, candidates=candidates, repair=repair)
         report = evaluate(
             examples, generator, db_dir, batch_size, timeout, testsuite_k, seed or 0, label=label, meta=info
         )

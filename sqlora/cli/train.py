@@ -12,7 +12,12 @@ from sqlora.cli.app import app, console, fail
 
 @app.command()
 def train(
-    data: str | None = typer.Option(None, "--data", "-d", help="Training data: file, Spider folder or hub id."),
+    data: list[str] | None = typer.Option(  # noqa: B008
+        None, "--data", "-d", help="Training data: file, Spider folder or hub id (repeat to combine sources)."
+    ),
+    spider_schema: str | None = typer.Option(
+        None, help="Spider folders: 'full' database schemas or 'gold' (pruned to the gold query's tables/columns)."
+    ),
     config: Path | None = typer.Option(None, "--config", "-c", help="YAML config; flags override it."),  # noqa: B008
     output: str | None = typer.Option(None, "--output", "-o", help="Run directory (adapter, logs, checkpoints)."),
     model: str | None = typer.Option(None, "--model", "-m", help="Base model (default: embedded SmolLM2)."),
@@ -46,7 +51,8 @@ def train(
     from sqlora.training import train as run
 
     overrides = {
-        "data": data,
+        "data": (data[0] if len(data) == 1 else data) if data else None,
+        "spider_schema": spider_schema,
         "output": output,
         "model": model,
         "max_steps": max_steps,

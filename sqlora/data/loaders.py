@@ -7,9 +7,10 @@ import json
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
+from sqlora.data.pruning import gold_pruned_context
 from sqlora.data.record import Example, LoadResult, RowError
 from sqlora.data.validation import InvalidRow, check_example
-from sqlora.sql.schema import sqlite_schema_context
+from sqlora.sql.schema import sqlite_schema_context, sqlite_tables
 
 SQL_CREATE_CONTEXT_HUB_ID = "b-mc2/sql-create-context"
 SQL_CREATE_CONTEXT_COLUMNS = {"question": "question", "context": "context", "sql": "answer", "db_id": "db_id"}
@@ -125,8 +126,13 @@ def spider_question_files(folder: Path) -> list[Path]:
     return [folder / name for name in names if (folder / name).exists()]
 
 
-def load_spider(folder: str | Path, question_files: list[Path] | None = None, strict: bool = False) -> LoadResult:
+def load_spider(
+    folder: str | Path, question_files: list[Path] | None = None, strict: bool = False, schema: str = "full"
+) -> LoadResult:
     """Load a Spider-format folder; each example's context is its database's full schema.
+
+    ``schema="gold"`` prunes each context to the tables and columns the gold query uses (the
+    sql-create-context style, for training); rows whose gold query cannot be read keep the full schema.
 
     Question files are kept as released (Spider's own repeated questions included) so that
     counts and scores stay comparable with published numbers; training deduplicates later.
@@ -150,7 +156,11 @@ def load_spider(folder: str | Path, question_files: list[Path] | None = None, st
                 if contexts[db_id] is None:
                     problem = f"database '{db_id}' not found under {database_dir}"
                 else:
-                    row = {**row, "context": contexts[db_id], "db_path": str(db_path)}
+                    context = contexts[db_id]
+                    if schema == "gold":
+                        tables = sqlite_tables(str(db_path))
+                        context = gold_pruned_context(str(row.get("query") or ""), tables) or context
+                    row = {**row, "context": context, "db_path": str(db_path)}
             yield line, row, problem
 
     result = LoadResult()
@@ -188,11 +198,17 @@ def load_examples(
     strict: bool = False,
     mapping: Mapping[str, str] | None = None,
     db_dir: str | Path | None = None,
+    spider_schema: str = "full",
 ) -> LoadResult:
-    """Load any supported source: a Spider folder, a local file, or a hub dataset id."""
+    """Load any supported source: a Spider folder, a local file, or a hub dataset id.
+
+    ``spider_schema``: ``full`` (each database's whole schema) or ``gold`` (pruned to the gold query).
+    """
+    if spider_schema not in ("full", "gold"):
+        raise DataError(f"unknown Spider schema mode '{spider_schema}' (use full or gold)")
     path = Path(source)
     if path.is_dir():
-        result = load_spider(path, strict=strict)
+        result = load_spider(path, strict=strict, schema=spider_schema)
     elif path.exists():
         with path.open(encoding="utf-8", errors="replace") as handle:
             head = handle.read(4096)

@@ -51,12 +51,20 @@ def split_by_group(
     return parts
 
 
+def _folded(text: str) -> str:
+    return " ".join(text.lower().split())
+
+
 def deduplicate(examples: Iterable[Example]) -> list[Example]:
-    """Drop exact repeats of (question, context, sql), keeping the first."""
+    """Drop repeats, keeping the first: the same question and SQL (ignoring case and spacing) on one database.
+
+    Keyed by database rather than context text, so a question that two sources give with differently
+    pruned contexts (sql-create-context and a gold-pruned Spider folder) is learned once.
+    """
     seen: set[tuple[str, str, str]] = set()
     kept = []
     for example in examples:
-        key = (example.question, example.context, example.sql)
+        key = (example.group, _folded(example.question), _folded(example.sql))
         if key not in seen:
             seen.add(key)
             kept.append(example)

@@ -9,7 +9,9 @@ from functools import lru_cache
 from pathlib import Path
 
 import torch
+from transformers import StoppingCriteriaList
 
+from sqlora.inference.stopping import RunawayStop
 from sqlora.inference.validation import validate_sql
 from sqlora.models.loading import default_device, load_model, load_tokenizer
 from sqlora.prompts.extraction import extract_sql
@@ -56,6 +58,7 @@ class SQLGenerator:
         max_new_tokens: int = 160,
         batch_size: int = 8,
         repair: bool = True,
+        candidates: int = 1,
     ) -> None:
         meta = adapter_metadata(adapter)
         self.model_name = model or meta.get("base_model")
@@ -68,6 +71,7 @@ class SQLGenerator:
         self.max_new_tokens = max_new_tokens
         self.batch_size = batch_size
         self.repair = repair
+        self.candidates = candidates
 
     @classmethod
     def from_model(cls, model, tokenizer, prompt_style: str = "article", **options) -> SQLGenerator:
@@ -79,6 +83,7 @@ class SQLGenerator:
         generator.max_new_tokens = options.get("max_new_tokens", 160)
         generator.batch_size = options.get("batch_size", 8)
         generator.repair = options.get("repair", True)
+        generator.candidates = options.get("candidates", 1)
         return generator
 
     @staticmethod
@@ -94,26 +99,36 @@ class SQLGenerator:
     def prompt(self, question: str, schema: str) -> str:
         return render_prompt(schema, question, self.prompt_style, self.tokenizer)
 
-    @torch.inference_mode()
     def complete(self, prompts: list[str]) -> list[tuple[str, int]]:
         """Greedy completions of ``prompts`` (batched, left-padded), with generated-token counts."""
-        outputs: list[tuple[str, int]] = []
-        for start in range(0, len(prompts), self.batch_size):
-            chunk = prompts[start : start + self.batch_size]
+        return [options[0] for options in self.complete_candidates(prompts, 1)]
+
+    @torch.inference_mode()
+    def complete_candidates(self, prompts: list[str], k: int) -> list[list[tuple[str, int]]]:
+        """The ``k`` best beam-search completions of each prompt (greedy when k == 1), best first."""
+        outputs: list[list[tuple[str, int]]] = []
+        batch = max(1, self.batch_size // k)
+        for start in range(0, len(prompts), batch):
+            chunk = prompts[start : start + batch]
             encoded = self.tokenizer(chunk, return_tensors="pt", padding=True, add_special_tokens=False)
             encoded = encoded.to(self.model.device)
+            width = encoded["input_ids"].shape[1]
             generated = self.model.generate(
                 **encoded,
                 max_new_tokens=self.max_new_tokens,
                 do_sample=False,
+                num_beams=k,
+                num_return_sequences=k,
                 stop_strings=STOP_STRINGS,
+                stopping_criteria=StoppingCriteriaList([RunawayStop(self.tokenizer, width)]),
                 tokenizer=self.tokenizer,
                 pad_token_id=self.tokenizer.pad_token_id,
             )
-            new_tokens = generated[:, encoded["input_ids"].shape[1] :]
-            for row in new_tokens:
+            rows = []
+            for row in generated[:, width:]:
                 count = int((row != self.tokenizer.pad_token_id).sum())
-                outputs.append((self.tokenizer.decode(row, skip_special_tokens=True), count))
+                rows.append((self.tokenizer.decode(row, skip_special_tokens=True), count))
+            outputs.extend(rows[i : i + k] for i in range(0, len(rows), k))
         return outputs
 
     def generate_batch(self, pairs: list[tuple[str, str]]) -> list[SQLResult]:
@@ -126,9 +141,29 @@ class SQLGenerator:
             sql = extract_sql(text)
             check = validate_sql(sql, schema)
             results.append(SQLResult(sql, check.valid, check.errors, text, elapsed / len(pairs), count))
+        if self.candidates > 1:
+            self._pick_candidate(pairs, results)
         if self.repair:
             self._repair(pairs, results)
         return results
+
+    def _pick_candidate(self, pairs: list[tuple[str, str]], results: list[SQLResult]) -> None:
+        """For invalid answers: beam search ``candidates`` completions and keep the best one that validates."""
+        failed = [i for i, r in enumerate(results) if not r.valid]
+        if not failed:
+            return
+        started = time.perf_counter()
+        options = self.complete_candidates([self.prompt(*pairs[i]) for i in failed], self.candidates)
+        extra = (time.perf_counter() - started) / len(failed)
+        for i, texts in zip(failed, options, strict=True):
+            old = results[i]
+            old.latency_s += extra
+            old.generated_tokens += sum(count for _, count in texts)
+            for text, _ in texts:
+                sql = extract_sql(text)
+                if validate_sql(sql, pairs[i][1]).valid:
+                    results[i] = SQLResult(sql, True, [], text, old.latency_s, old.generated_tokens, True)
+                    break
 
     def _repair(self, pairs: list[tuple[str, str]], results: list[SQLResult]) -> None:
         """One more try for invalid answers, with the error message in the prompt."""

@@ -70,6 +70,7 @@ class VLLMGenerator(SQLGenerator):
         self.max_new_tokens = max_new_tokens
         self.batch_size = batch_size
         self.repair = repair
+        self.candidates = 1  # beam candidates are a local-model feature; the server answers greedily
         self.device = "remote"
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self.client = client or httpx.Client(timeout=timeout_s, headers=headers)

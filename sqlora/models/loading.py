@@ -58,7 +58,7 @@ def load_model(
     dtype: torch.dtype | None = None,
     adapter: str | None = None,
 ):
-    """A causal LM, optionally 4-bit NF4 quantized, optionally with a LoRA adapter attached."""
+    """A causal LM, optionally 4-bit NF4 quantized, optionally with a LoRA adapter (merged unless quantized)."""
     from transformers import AutoModelForCausalLM
 
     device = device or default_device()
@@ -73,5 +73,7 @@ def load_model(
         from peft import PeftModel
 
         model = PeftModel.from_pretrained(model, adapter)
+        if not quantize:  # fold the low-rank update into full-precision weights: no adapter cost per token
+            model = model.merge_and_unload()
     model.eval()
     return model

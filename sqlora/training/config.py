@@ -32,7 +32,8 @@ class TrainConfig:
     """Every knob of a run. Defaults follow the article, with the embedded model offline."""
 
     # data
-    data: str = ""
+    data: str | list[str] = ""  # one source or several (files, Spider folders, hub ids)
+    spider_schema: str = "full"  # Spider folders: full schema per database, or "gold": pruned to the gold query
     eval_data: str | None = None
     db_dir: str | None = None
     holdout_dbs: list[str] = field(default_factory=list)
@@ -90,6 +91,10 @@ class TrainConfig:
         values = yaml.safe_load(Path(path).read_text()) or {}
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls.from_dict(values)
+
+    @property
+    def data_sources(self) -> list[str]:
+        return [self.data] if isinstance(self.data, str) else list(self.data)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

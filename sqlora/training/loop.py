@@ -6,7 +6,6 @@ import json
 import math
 import os
 import random
-import resource
 import time
 from pathlib import Path
 from typing import NamedTuple
@@ -22,6 +21,7 @@ from sqlora.training.checkpoint import list_checkpoints, load_checkpoint, restor
 from sqlora.training.config import TrainConfig
 from sqlora.training.features import Features, collate, encode_example
 from sqlora.training.loss import AnswerLoss
+from sqlora.training.memory import peak_memory_bytes, return_freed_memory_to_os
 from sqlora.training.progress import RunLogger
 
 ADAPTER_META = "sqlora.json"
@@ -36,12 +36,13 @@ class PreparedData(NamedTuple):
 
 def prepare_data(config: TrainConfig, tokenizer) -> PreparedData:
     """Load, deduplicate, split by database and tokenize."""
-    examples = deduplicate(load_examples(config.data, db_dir=config.db_dir).examples)
+    load = lambda source: load_examples(source, db_dir=config.db_dir, spider_schema=config.spider_schema)  # noqa: E731
+    examples = deduplicate(e for source in config.data_sources for e in load(source).examples)
     held = set(config.holdout_dbs)
     examples = [e for e in examples if e.db_id not in held]
     if config.eval_data:
         train_rows = examples
-        valid_rows = load_examples(config.eval_data, db_dir=config.db_dir).examples
+        valid_rows = load(config.eval_data).examples
     else:
         splits = split_by_group(examples, validation=config.validation_fraction, test=0.0, seed=config.seed)
         train_rows, valid_rows = splits.train, splits.validation
@@ -86,12 +87,6 @@ def build_model(config: TrainConfig, device: str):
     model = get_peft_model(model, lora)
     model.train()
     return model
-
-
-def peak_memory_bytes(device: str) -> int:
-    if device.startswith("cuda"):
-        return torch.cuda.max_memory_allocated()
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
 def cpu_supports_bf16() -> bool:
@@ -151,6 +146,8 @@ def run_training(config: TrainConfig) -> dict:
     if config.threads:
         torch.set_num_threads(config.threads)
     device_kind = "cuda" if torch.cuda.is_available() else "cpu"
+    if device_kind == "cpu":
+        return_freed_memory_to_os()
     accelerator = Accelerator(
         mixed_precision=mixed_precision(config, device_kind),
         cpu=device_kind == "cpu",

@@ -1,0 +1,83 @@
+"""Which decoding settings pay? EX, validity and latency of one adapter under several decoding variants.
+
+    python bench/decoding.py --adapter runs/headline --rows 80
+
+Rows come from the adapter's own validation databases (split off by `sqlora train`, never trained
+on, and not the headline's held-out test databases), in sql-create-context format, scored by EX on
+the real Spider databases. Variants: greedy only; + a repair prompt with the error; + the first
+valid of 4 beam-search candidates; both. Writes bench/results/decoding.json and prints a table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared" / "data"
+RESULTS = ROOT / "bench" / "results" / "decoding.json"
+VARIANTS = {
+    "greedy": {"repair": False, "candidates": 1},
+    "greedy+repair": {"repair": True, "candidates": 1},
+    "greedy+beam4": {"repair": False, "candidates": 4},
+    "greedy+beam4+repair": {"repair": True, "candidates": 4},
+}
+
+
+def validation_rows(adapter: Path, rows: int) -> list:
+    """sql-create-context rows of the databases the run held out for validation."""
+    from sqlora.data.loaders import load_examples
+    from sqlora.data.splits import deduplicate, split_by_group
+    from sqlora.evaluation.runner import select_examples
+    from sqlora.training.config import TrainConfig
+
+    config = TrainConfig.from_yaml(adapter / "train_config.yaml")
+    examples = deduplicate(
+        e for source in config.data_sources for e in load_examples(source, spider_schema=config.spider_schema).examples
+    )
+    examples = [e for e in examples if e.db_id not in set(config.holdout_dbs)]
+    splits = split_by_group(examples, validation=config.validation_fraction, test=0.0, seed=config.seed)
+    dev_dbs = sorted({e.db_id for e in splits.validation if e.db_id})
+    sqlcc = load_examples(SHARED / "sql-create-context" / "train.jsonl", db_dir=SHARED / "spider" / "database")
+    return select_examples(sqlcc.examples, rows, 0, dev_dbs)
+
+
+def run_variant(adapter: Path, rows: list, options: dict) -> dict:
+    from sqlora.evaluation.runner import evaluate
+    from sqlora.inference.generator import SQLGenerator
+
+    generator = SQLGenerator(adapter=str(adapter), **options)
+    started = time.perf_counter()
+    report = evaluate(rows, generator, SHARED / "spider" / "database", progress=False)
+    agg = report.aggregates
+    return {
+        "n": agg["n"],
+        "ex": agg["ex"],
+        "valid_rate": agg["valid_rate"],
+        "latency_s_mean": agg["latency_s"]["mean"],
+        "mean_generated_tokens": agg["mean_generated_tokens"],
+        "wall_s": round(time.perf_counter() - started, 1),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--adapter", type=Path, required=True)
+    parser.add_argument("--rows", type=int, default=80)
+    parser.add_argument("--variants", nargs="*", default=list(VARIANTS))
+    args = parser.parse_args()
+    rows = validation_rows(args.adapter, args.rows)
+    results = {name: run_variant(args.adapter, rows, VARIANTS[name]) for name in args.variants}
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps({"adapter": str(args.adapter), "rows": len(rows), "variants": results}, indent=2))
+    print(f"{'variant':<22} {'EX':>6} {'valid':>6} {'latency s':>10} {'tokens':>7}")
+    for name, r in results.items():
+        ex, valid, latency, tokens = r["ex"], r["valid_rate"], r["latency_s_mean"], r["mean_generated_tokens"]
+        print(f"{name:<22} {ex:>6.1%} {valid:>6.1%} {latency:>10.2f} {tokens:>7.1f}")
+    print(f"wrote {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,38 @@
+"""Host memory: measure the peak, and keep glibc from holding freed activation memory."""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import resource
+
+import torch
+
+_M_TRIM_THRESHOLD = -1
+_M_MMAP_THRESHOLD = -3
+MMAP_THRESHOLD_BYTES = 1 << 20
+
+
+def peak_memory_bytes(device: str) -> int:
+    """Peak GPU memory allocated on CUDA, else the process's peak resident set size."""
+    if device.startswith("cuda"):
+        return torch.cuda.max_memory_allocated()
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def return_freed_memory_to_os() -> bool:
+    """Serve large CPU tensors from their own mappings, so that freeing them gives the memory back.
+
+    glibc keeps freed heap memory for reuse; activations of different sizes each step then fragment
+    the heap and the resident size climbs (bench/train_bench.py measures it). Buffers over 1 MiB get
+    an mmap of their own instead. Returns False where glibc's ``mallopt`` is not available.
+    """
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name) if name else None
+        mallopt = libc.mallopt if libc else None
+    except (OSError, AttributeError):
+        return False
+    if mallopt is None:
+        return False
+    return bool(mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES)) and bool(mallopt(_M_TRIM_THRESHOLD, 0))

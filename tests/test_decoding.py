@@ -1,0 +1,79 @@
+"""The runaway stop and beam-candidate fallback of SQLGenerator."""
+
+import json
+
+import torch
+
+from sqlora.inference.generator import SQLGenerator
+from sqlora.inference.stopping import RunawayStop, is_runaway
+from sqlora.inference.validation import validate_sql
+from sqlora.models.loading import load_tokenizer
+
+LOOP = "SELECT T1.name FROM customers AS T1 " + " ".join(
+    f"JOIN customers AS T{i} ON T1.id = T{i}.id" for i in range(2, 8)
+)
+
+
+def test_runaway_detects_loops_with_changing_aliases_and_literal_repeats():
+    assert is_runaway(LOOP)
+    assert is_runaway('SELECT a FROM t WHERE ' + " OR ".join(['a = "Solveig"'] * 6))
+    assert not is_runaway("SELECT T1.name FROM customers AS T1 JOIN orders AS T2 ON T1.id = T2.customer_id")
+
+
+def test_no_gold_query_of_the_shared_data_counts_as_a_runaway(sql_create_context_path, spider_dir):
+    golds = [json.loads(line)["answer"] for line in sql_create_context_path.open()]
+    golds += [json.loads(line)["query"] for line in (spider_dir / "train_spider.jsonl").open()]
+    assert len(golds) > 10_000
+    for sql in golds:
+        words = sql.split()
+        assert not any(is_runaway(" ".join(words[:k])) for k in range(16, len(words) + 1)), sql
+
+
+def test_runaway_stop_ends_only_the_looping_row(tiny_model_dir):
+    tokenizer = load_tokenizer(str(tiny_model_dir))
+    prompt = tokenizer("Question: x\nSQL: ", add_special_tokens=False).input_ids
+    loop = tokenizer(LOOP, add_special_tokens=False).input_ids
+    fine = tokenizer("SELECT name FROM customers WHERE id = 1", add_special_tokens=False).input_ids
+    fine += [tokenizer.pad_token_id] * (len(loop) - len(fine))
+    ids = torch.tensor([prompt + loop, prompt + fine])
+    assert RunawayStop(tokenizer, len(prompt))(ids).tolist() == [True, False]
+
+
+def test_complete_candidates_returns_k_completions_per_prompt(tiny_model_dir):
+    generator = SQLGenerator(model=str(tiny_model_dir), max_new_tokens=6, batch_size=4, prompt_style="article")
+    prompts = [generator.prompt("How many heads?", "CREATE TABLE head (age INTEGER)")] * 3
+    options = generator.complete_candidates(prompts, 3)
+    assert [len(o) for o in options] == [3, 3, 3]
+    assert all(0 < count <= 6 for o in options for _, count in o)
+    assert generator.complete(prompts[:1])[0] == generator.complete_candidates(prompts[:1], 1)[0][0]
+
+
+class ScriptedCandidates(SQLGenerator):
+    """The real selection logic over scripted completions (greedy first, then beam candidates)."""
+
+    def __init__(self, greedy: str, beams: list[str]) -> None:
+        self.greedy, self.beams, self.calls = greedy, beams, []
+        self.prompt_style, self.repair, self.candidates, self.batch_size = "article", False, len(beams), 8
+
+    def prompt(self, question: str, schema: str) -> str:
+        return question
+
+    def complete_candidates(self, prompts, k):
+        self.calls.append(k)
+        if k == 1:
+            return [[(self.greedy, 5)] for _ in prompts]
+        return [[(text, 5) for text in self.beams] for _ in prompts]
+
+
+def test_first_valid_beam_candidate_replaces_an_invalid_greedy_answer():
+    schema = "CREATE TABLE head (age INTEGER, name TEXT)"
+    generator = ScriptedCandidates("SELECT salary FROM head", ["SELECT wage FROM head", "SELECT name FROM head",
+                                                             "SELECT age FROM head"])
+    [result] = generator.generate_batch([("q", schema)])
+    assert result.sql == "SELECT name FROM head" and result.valid and result.repaired
+    assert result.generated_tokens == 5 + 3 * 5 and generator.calls == [1, 3]
+    assert validate_sql(result.sql, schema).valid
+
+    generator = ScriptedCandidates("SELECT age FROM head", ["SELECT name FROM head", "SELECT age FROM head"])
+    [result] = generator.generate_batch([("q", schema)])
+    assert result.sql == "SELECT age FROM head" and generator.calls == [1]  # valid greedy answers are kept
