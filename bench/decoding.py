@@ -5,7 +5,8 @@
 Rows come from the adapter's own validation databases (split off by `sqlora train`, never trained
 on, and not the headline's held-out test databases), in sql-create-context format, scored by EX on
 the real Spider databases. Variants: greedy only; + a repair prompt with the error; + the first
-valid of 4 beam-search candidates; both. Writes bench/results/decoding.json and prints a table.
+valid of 4 beam-search candidates; both; greedy on the 4-bit base the adapter was trained on (the
+others merge the adapter into full-precision weights). Writes bench/results/decoding.json and prints a table.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ VARIANTS = {
     "greedy+repair": {"repair": True, "candidates": 1},
     "greedy+beam4": {"repair": False, "candidates": 4},
     "greedy+beam4+repair": {"repair": True, "candidates": 4},
+    "greedy, NF4 base (as trained)": {"repair": False, "candidates": 1, "quantize": True},
 }
 
 
@@ -72,10 +74,10 @@ def main() -> None:
     results = {name: run_variant(args.adapter, rows, VARIANTS[name]) for name in args.variants}
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps({"adapter": str(args.adapter), "rows": len(rows), "variants": results}, indent=2))
-    print(f"{'variant':<22} {'EX':>6} {'valid':>6} {'latency s':>10} {'tokens':>7}")
+    print(f"{'variant':<30} {'EX':>6} {'valid':>6} {'latency s':>10} {'tokens':>7}")
     for name, r in results.items():
         ex, valid, latency, tokens = r["ex"], r["valid_rate"], r["latency_s_mean"], r["mean_generated_tokens"]
-        print(f"{name:<22} {ex:>6.1%} {valid:>6.1%} {latency:>10.2f} {tokens:>7.1f}")
+        print(f"{name:<30} {ex:>6.1%} {valid:>6.1%} {latency:>10.2f} {tokens:>7.1f}")
     print(f"wrote {RESULTS}")
 
 

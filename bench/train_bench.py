@@ -5,6 +5,7 @@ sql-create-context with the embedded SmolLM2 model, and counts only real (non-pa
 
     python bench/train_bench.py                 # all variants, table + bench/results/train_bench.json
     python bench/train_bench.py --levers        # also one sqlora run per efficiency lever
+    python bench/train_bench.py --only lever_grad_checkpointing   # (a), (b), (c) and the levers named
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ LEVERS = {
     "lever_no_length_grouping": "sqlora defaults without length grouping",
     "lever_grad_checkpointing": "sqlora defaults with gradient checkpointing on",
     "lever_bf16_autocast": "sqlora defaults with bf16 autocast (CPU AVX512-BF16)",
+    "lever_glibc_heap_default": "sqlora defaults, but glibc keeps freed activation memory (no mallopt)",
 }
 
 
@@ -158,6 +160,11 @@ def run_variant(name: str, examples: int) -> dict:
         result = run_sqlora(examples, gradient_checkpointing="on")
     elif name == "lever_bf16_autocast":
         result = run_sqlora(examples, mixed_precision="bf16")
+    elif name == "lever_glibc_heap_default":
+        import sqlora.training.loop
+
+        sqlora.training.loop.return_freed_memory_to_os = lambda: False
+        result = run_sqlora(examples)
     else:
         result = run_sqlora(examples)
     result["tokens_per_s"] = round(result["tokens"] / max(result["seconds"], 1e-9), 1)
@@ -172,6 +179,7 @@ def main() -> None:
     parser.add_argument("--examples", type=int, default=192, help="rows per variant (multiple of 16)")
     parser.add_argument("--plain-examples", type=int, default=32, help="rows for the slow variant (a)")
     parser.add_argument("--levers", action="store_true", help="also measure each efficiency lever")
+    parser.add_argument("--only", nargs="*", help="extra variants/levers to run besides (a), (b) and (c)")
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args()
     if args.variant:
@@ -183,6 +191,11 @@ def main() -> None:
 
     console = Console()
     names = list(VARIANTS) + (list(LEVERS) if args.levers else [])
+    if args.only is not None:
+        unknown = set(args.only) - set(VARIANTS) - set(LEVERS)
+        if unknown:
+            raise SystemExit(f"unknown variants: {', '.join(sorted(unknown))}")
+        names = ["a_article_plain", "b_sqlora", "c_plain_fp32_lora", *args.only]
     results = {}
     for name in names:
         examples = args.plain_examples if name == "a_article_plain" else args.examples

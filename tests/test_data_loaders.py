@@ -158,3 +158,15 @@ def test_spider_gold_schema_contexts_still_compile_their_gold_query(spider_dir):
         conn.execute(f"EXPLAIN {example.sql}")  # every table and column the gold query needs is declared
     with pytest.raises(DataError, match="schema mode"):
         load_examples(spider_dir, spider_schema="pruned")
+
+
+def test_rendered_contexts_quote_only_names_sqlite_refuses_bare():
+    import sqlite3 as sqlite
+
+    from sqlora.sql.schema import render_create_tables
+
+    tables = [Table("order", [("select", "INT"), ("id", "INT"), ("my col", "TEXT"), ("key", "TEXT")])]
+    context = render_create_tables(tables)
+    assert context == 'CREATE TABLE "order" ("select" INT, id INT, "my col" TEXT, key TEXT)'
+    sqlite.connect(":memory:").execute(context)  # valid SQL, unlike the unquoted form
+    assert parse_schema(context)[0].column_names == ["select", "id", "my col", "key"]

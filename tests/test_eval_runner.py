@@ -187,11 +187,15 @@ def test_cli_compare_writes_one_report(sql_create_context_path, tiny_model_dir, 
             "article",
             "--max-new-tokens",
             "8",
+            "--candidates",
+            "2",
+            "--no-repair",
         ]
     )
     assert result.exit_code == 0, result.output
     data = json.loads(out.read_text())
     assert set(data) == {"base", "tuned", "comparison"}
+    assert data["tuned"]["candidates"] == 2 and data["tuned"]["repair"] is False
     assert data["base"]["adapter"] is None and data["tuned"]["adapter"] == str(adapter)
     assert data["base"]["methods"] == {"testsuite": 2}  # no --db-dir: generated databases
     assert {"ex_delta", "em_delta", "speedup", "ex_delta_by_hardness"} <= set(data["comparison"])

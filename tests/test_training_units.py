@@ -284,3 +284,20 @@ def test_accelerate_configs_are_valid(name: str) -> None:
         assert raw["deepspeed_config"]["zero_stage"] == int(name[-1])
     if name == "fsdp":
         assert raw["fsdp_config"]["fsdp_use_orig_params"] is True
+
+
+def test_training_data_from_several_sources_with_gold_pruned_spider(tokenizer, sql_create_context_path, spider_dir):
+    from sqlora.data.loaders import load_examples
+    from sqlora.training.loop import prepare_data
+
+    holdout = ["hr_1", "store_1"]
+    config = TrainConfig(data=[str(sql_create_context_path), str(spider_dir)], spider_schema="gold",
+                         holdout_dbs=holdout, validation_fraction=0.0)
+    only_cc = prepare_data(TrainConfig(data=str(sql_create_context_path), holdout_dbs=holdout,
+                                       validation_fraction=0.0), tokenizer)
+    both = prepare_data(config, tokenizer)
+    spider_rows = [e for e in load_examples(spider_dir).examples if e.db_id not in holdout]
+    # Spider adds its questions that sql-create-context lacks, but not the ones both sources have
+    assert only_cc.counts["train_rows"] < both.counts["train_rows"] < only_cc.counts["train_rows"] + len(spider_rows)
+    assert both.counts["too_long"] == 0  # gold-pruned contexts are short
+    assert config.data_sources == [str(sql_create_context_path), str(spider_dir)]

@@ -44,9 +44,21 @@ class Table:
         return [name for name, _ in self.columns]
 
 
+@lru_cache(maxsize=4096)
+def _reserved_in_sqlite(name: str) -> bool:
+    """Whether SQLite refuses ``name`` as a bare column name (``order``, ``select``, ...)."""
+    try:
+        sqlite3.connect(":memory:").execute(f"CREATE TABLE t ({name} INTEGER)")
+    except sqlite3.Error:
+        return True
+    return False
+
+
 def quote_identifier(name: str) -> str:
     """Quote a name only when it needs it, so contexts stay in the dataset's compact style."""
-    return name if _PLAIN_NAME.match(name) else '"' + name.replace('"', '""') + '"'
+    if _PLAIN_NAME.match(name) and not _reserved_in_sqlite(name):
+        return name
+    return '"' + name.replace('"', '""') + '"'
 
 
 def render_create_tables(tables: list[Table]) -> str:
