@@ -20,10 +20,10 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
 RESULTS = ROOT / "bench" / "results" / "decoding.json"
 VARIANTS = {
-    "greedy": {"repair": False, "candidates": 1},
-    "greedy+repair": {"repair": True, "candidates": 1},
-    "greedy+beam4": {"repair": False, "candidates": 4},
-    "greedy+beam4+repair": {"repair": True, "candidates": 4},
+    "greedy": {"repair": False, "candidates": 1, "quantize": False},
+    "greedy+repair": {"repair": True, "candidates": 1, "quantize": False},
+    "greedy+beam4": {"repair": False, "candidates": 4, "quantize": False},
+    "greedy+beam4+repair": {"repair": True, "candidates": 4, "quantize": False},
     "greedy, NF4 base (as trained)": {"repair": False, "candidates": 1, "quantize": True},
 }
 

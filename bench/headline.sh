@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 HOLDOUT=flight_4,student_assessment,medicine_enzyme_interaction,storm_record,products_for_hire,store_1,hr_1,music_2
 DATA=../shared/data
 SQLORA=.venv/bin/sqlora
-DECODE=${DECODE:-"--candidates 4 --no-repair"}
+DECODE=${DECODE:-"--no-repair"}  # greedy; the tuned model runs on its 4-bit base (its sqlora.json says quantized)
 
 if [ ! -f runs/headline/adapter_model.safetensors ]; then
   $SQLORA train --config bench/headline.yaml

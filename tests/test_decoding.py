@@ -77,3 +77,22 @@ def test_first_valid_beam_candidate_replaces_an_invalid_greedy_answer():
     generator = ScriptedCandidates("SELECT age FROM head", ["SELECT name FROM head", "SELECT age FROM head"])
     [result] = generator.generate_batch([("q", schema)])
     assert result.sql == "SELECT age FROM head" and generator.calls == [1]  # valid greedy answers are kept
+
+
+def test_qlora_adapter_runs_on_its_4bit_base_and_lora_adapter_is_merged(tiny_model_dir, tmp_path):
+    import bitsandbytes as bnb
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    base = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    adapter = tmp_path / "adapter"
+    get_peft_model(base, LoraConfig(r=4, target_modules=["q_proj", "v_proj"])).save_pretrained(adapter)
+    meta = {"base_model": str(tiny_model_dir), "prompt_style": "article"}
+    (adapter / "sqlora.json").write_text(json.dumps({**meta, "quantized": True}))
+    on_4bit = SQLGenerator(adapter=str(adapter), device="cpu").model
+    assert any(isinstance(m, bnb.nn.Linear4bit) for m in on_4bit.modules())
+    assert any("lora_A" in name for name, _ in on_4bit.named_modules())  # kept as an adapter on 4-bit weights
+    (adapter / "sqlora.json").write_text(json.dumps({**meta, "quantized": False}))
+    merged = SQLGenerator(adapter=str(adapter), device="cpu").model
+    assert not any("lora_A" in name for name, _ in merged.named_modules())  # folded into the weights
+    assert not any(isinstance(m, bnb.nn.Linear4bit) for m in merged.modules())

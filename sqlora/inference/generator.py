@@ -53,7 +53,7 @@ class SQLGenerator:
         model: str | None = None,
         adapter: str | None = None,
         prompt_style: str | None = None,
-        quantize: bool = False,
+        quantize: bool | None = None,
         device: str | None = None,
         max_new_tokens: int = 160,
         batch_size: int = 8,
@@ -66,6 +66,8 @@ class SQLGenerator:
         self.device = device or default_device()
         self.tokenizer = load_tokenizer(self.model_name)
         self.tokenizer.padding_side = "left"
+        if quantize is None:  # a QLoRA adapter runs on the 4-bit base it was trained on (bench/decoding.py)
+            quantize = bool(meta.get("quantized", False))
         self.model = load_model(self.model_name, quantize=quantize, device=self.device, adapter=adapter)
         self.prompt_style = prompt_style or meta.get("prompt_style") or "chat"
         self.max_new_tokens = max_new_tokens

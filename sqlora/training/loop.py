@@ -189,6 +189,7 @@ def run_training(config: TrainConfig) -> dict:
     if main:
         config.save(output / "train_config.yaml")
         meta = {"base_model": config.model or "embedded", "prompt_style": config.prompt_style}
+        meta["quantized"] = config.quantize
         (output / ADAPTER_META).write_text(json.dumps(meta, indent=2))
     logger = RunLogger(output, total_steps, enabled=main, start=state["step"])
     pad_id = tokenizer.pad_token_id
