@@ -79,6 +79,28 @@ def test_first_valid_beam_candidate_replaces_an_invalid_greedy_answer():
     assert result.sql == "SELECT age FROM head" and generator.calls == [1]  # valid greedy answers are kept
 
 
+def test_check_rejection_picks_the_first_beam_that_passes_or_keeps_the_valid_answer():
+    schema = "CREATE TABLE head (age INTEGER, name TEXT)"
+    refuse_age = lambda sql: "returned no rows" if "age" in sql else None  # noqa: E731
+    generator = ScriptedCandidates("SELECT age FROM head", ["SELECT wage FROM head", "SELECT age FROM head",
+                                                            "SELECT name FROM head"])
+    [result] = generator.generate_batch([("q", schema)], [refuse_age])
+    assert result.sql == "SELECT name FROM head" and result.rejected is None and generator.calls == [1, 3]
+
+    generator = ScriptedCandidates("SELECT age FROM head", ["SELECT wage FROM head", "SELECT age + 1 FROM head"])
+    [result] = generator.generate_batch([("q", schema)], [refuse_age])
+    assert result.sql == "SELECT age FROM head" and result.rejected == "returned no rows"  # nothing better
+
+    generator = ScriptedCandidates("SELECT salary FROM head", ["SELECT age + 1 FROM head", "SELECT wage FROM head"])
+    [result] = generator.generate_batch([("q", schema)], [refuse_age])
+    assert result.valid and result.sql == "SELECT age + 1 FROM head"  # invalid answers take a valid beam anyway
+    assert result.rejected == "returned no rows"
+
+    generator = ScriptedCandidates("SELECT age FROM head", ["SELECT name FROM head"])
+    [result] = generator.generate_batch([("q", schema)], [None])
+    assert result.sql == "SELECT age FROM head" and generator.calls == [1]  # no check, valid: kept
+
+
 def test_qlora_adapter_runs_on_its_4bit_base_and_lora_adapter_is_merged(tiny_model_dir, tmp_path):
     import bitsandbytes as bnb
     from peft import LoraConfig, get_peft_model

@@ -25,9 +25,11 @@ class ScriptedGenerator:
 
     def __init__(self, answers: list[str]) -> None:
         self.answers = list(answers)
+        self.verdicts: list[str | None] = []
 
-    def generate_batch(self, pairs):
+    def generate_batch(self, pairs, checks=None):
         out = [SQLResult(self.answers.pop(0), True, [], "", 0.1 * (i + 1), 5) for i, _ in enumerate(pairs)]
+        self.verdicts += [check(r.sql) if check else "no check" for r, check in zip(out, checks or [], strict=True)]
         return out
 
 
@@ -45,8 +47,12 @@ def test_scripted_answers_are_scored_against_the_real_database(spider_rows):
         "SELECT nonexistent FROM department",  # error
         "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c",  # never ends
     ]
-    report = evaluate(spider_rows, ScriptedGenerator(answers), timeout_s=0.3, progress=False)
+    generator = ScriptedGenerator(answers)
+    report = evaluate(spider_rows, generator, timeout_s=0.3, progress=False)
     rows = report.examples
+    # each row's real database was offered to the generator as a check (execution-guided candidate selection)
+    assert generator.verdicts[0] is None and generator.verdicts[1] is None
+    assert "no such column" in generator.verdicts[2] and "timed out" in generator.verdicts[3]
     assert [r.outcome for r in rows] == ["correct", "wrong", "pred_error", "pred_timeout"]
     assert [r.ex for r in rows] == [True, False, False, False]
     assert all(r.method == "database" for r in rows)

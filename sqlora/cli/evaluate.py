@@ -35,7 +35,11 @@ def evaluate_command(
     testsuite_k: int = typer.Option(5, "--testsuite-k", min=1, help="Generated databases for rows without one."),
     max_new_tokens: int = typer.Option(160, "--max-new-tokens", min=1, help="Generation budget per answer."),
     candidates: int = typer.Option(
-        1, "--candidates", min=1, help="For invalid answers, beam-search this many and keep the first valid one."
+        1,
+        "--candidates",
+        min=1,
+        help="For answers that are invalid, or fail or return no rows on the row's database, beam-search this many"
+        " and keep the first that passes (execution-guided selection).",
     ),
     repair: bool = typer.Option(True, "--repair/--no-repair", help="Retry invalid answers with the error shown."),
 ) -> None:

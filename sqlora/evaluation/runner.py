@@ -6,7 +6,7 @@ import random
 import sqlite3
 import time
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -17,7 +17,13 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from sqlora.data.record import Example
 from sqlora.evaluation.exact_match import exact_match
-from sqlora.evaluation.execution import DEFAULT_TIMEOUT_S, ExecutionOutcome, execution_match, open_readonly
+from sqlora.evaluation.execution import (
+    DEFAULT_TIMEOUT_S,
+    ExecutionOutcome,
+    execution_match,
+    open_readonly,
+    run_query,
+)
 from sqlora.evaluation.hardness import LEVELS, spider_hardness
 from sqlora.evaluation.testsuite import DEFAULT_K, testsuite_match
 
@@ -27,7 +33,7 @@ DATABASE, TESTSUITE = "database", "testsuite"
 class Generator(Protocol):
     """What the runner needs from a model: :class:`sqlora.inference.generator.SQLGenerator` fits."""
 
-    def generate_batch(self, pairs: list[tuple[str, str]]) -> list: ...
+    def generate_batch(self, pairs: list[tuple[str, str]], checks: Sequence[Callable | None] | None = None) -> list: ...
 
 
 @dataclass
@@ -48,6 +54,7 @@ class ExampleResult:
     outcome: str
     method: str
     schema_valid: bool = False
+    rejected: str | None = None  # why the database check refused the chosen answer (no better candidate)
 
 
 @dataclass
@@ -134,15 +141,36 @@ class _Scorer:
         self.db_dir, self.timeout_s, self.k, self.seed = db_dir, timeout_s, testsuite_k, seed
         self.connections: dict[str, sqlite3.Connection] = {}
 
-    def score(self, example: Example, pred: str) -> tuple[ExecutionOutcome, str]:
+    def connection(self, example: Example) -> sqlite3.Connection | str | None:
+        """The example's real database (read-only), an error message if it cannot be opened, or None."""
         path = database_path(example, self.db_dir)
-        if path is not None:
-            try:
-                if path not in self.connections:
-                    self.connections[path] = open_readonly(path)
-            except sqlite3.Error as err:
-                return ExecutionOutcome("gold_error", f"cannot open {path}: {err}"), DATABASE
-            return execution_match(self.connections[path], example.sql, pred, self.timeout_s), DATABASE
+        if path is None:
+            return None
+        try:
+            if path not in self.connections:
+                self.connections[path] = open_readonly(path)
+        except sqlite3.Error as err:
+            return f"cannot open {path}: {err}"
+        return self.connections[path]
+
+    def execution_check(self, example: Example) -> Callable[[str], str | None] | None:
+        """For rows with a real database: reject answers that fail or return no rows there (no gold used)."""
+        conn = self.connection(example)
+        if not isinstance(conn, sqlite3.Connection):
+            return None
+
+        def check(sql: str) -> str | None:
+            result = run_query(conn, sql, self.timeout_s, max_rows=1)
+            return result.error or (None if result.rows else "returned no rows")
+
+        return check
+
+    def score(self, example: Example, pred: str) -> tuple[ExecutionOutcome, str]:
+        conn = self.connection(example)
+        if isinstance(conn, str):
+            return ExecutionOutcome("gold_error", conn), DATABASE
+        if conn is not None:
+            return execution_match(conn, example.sql, pred, self.timeout_s), DATABASE
         outcome = testsuite_match(example.context, example.sql, pred, self.k, self.seed, self.timeout_s)
         return outcome, TESTSUITE
 
@@ -176,7 +204,8 @@ def evaluate(
             for start in range(0, len(examples), size):
                 chunk = examples[start : start + size]
                 began = time.perf_counter()
-                answers = generator.generate_batch([(e.question, e.context) for e in chunk])
+                checks = [scorer.execution_check(e) for e in chunk]
+                answers = generator.generate_batch([(e.question, e.context) for e in chunk], checks)
                 generation_s += time.perf_counter() - began
                 for example, answer in zip(chunk, answers, strict=True):
                     results.append(_score_one(scorer, example, answer))
@@ -205,4 +234,5 @@ def _score_one(scorer: _Scorer, example: Example, answer) -> ExampleResult:
         outcome=outcome.outcome,
         method=method,
         schema_valid=bool(answer.valid),
+        rejected=getattr(answer, "rejected", None),
     )

@@ -1,9 +1,10 @@
-"""SQLGenerator: batched greedy generation, SQL extraction, validation and one repair attempt."""
+"""SQLGenerator: batched greedy generation, SQL extraction, validation, candidate selection and repair."""
 
 from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -20,6 +21,9 @@ from sqlora.prompts.templates import render_prompt
 STOP_STRINGS = [";", "\n\n", "```\n"]
 ADAPTER_META = "sqlora.json"
 
+Check = Callable[[str], str | None]
+"""A caller's test of a valid answer (e.g. run it on the real database): a reason to reject it, or None."""
+
 
 @dataclass
 class SQLResult:
@@ -32,6 +36,7 @@ class SQLResult:
     latency_s: float = 0.0
     generated_tokens: int = 0
     repaired: bool = False
+    rejected: str | None = None  # why the caller's check refused this (valid) SQL, e.g. "returned no rows"
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -133,39 +138,64 @@ class SQLGenerator:
             outputs.extend(rows[i : i + k] for i in range(0, len(rows), k))
         return outputs
 
-    def generate_batch(self, pairs: list[tuple[str, str]]) -> list[SQLResult]:
-        """Answer (question, schema) pairs; each result is validated, and repaired once on failure."""
+    def generate_batch(
+        self, pairs: list[tuple[str, str]], checks: Sequence[Check | None] | None = None
+    ) -> list[SQLResult]:
+        """Answer (question, schema) pairs; each result is validated against its schema.
+
+        ``checks`` (one per pair, optional) test valid answers further, e.g. by running them read-only on the
+        real database. With ``candidates > 1``, answers that are invalid or fail their check are replaced by
+        the best beam that passes (execution-guided selection); invalid ones left are repaired once if enabled.
+        """
+        checks = list(checks) if checks is not None else [None] * len(pairs)
         started = time.perf_counter()
         completions = self.complete([self.prompt(q, s) for q, s in pairs])
         elapsed = time.perf_counter() - started
         results = []
-        for (_, schema), (text, count) in zip(pairs, completions, strict=True):
+        for (_, schema), (text, count), check in zip(pairs, completions, checks, strict=True):
             sql = extract_sql(text)
-            check = validate_sql(sql, schema)
-            results.append(SQLResult(sql, check.valid, check.errors, text, elapsed / len(pairs), count))
+            verdict = validate_sql(sql, schema)
+            result = SQLResult(sql, verdict.valid, verdict.errors, text, elapsed / len(pairs), count)
+            result.rejected = check(sql) if verdict.valid and check else None
+            results.append(result)
         if self.candidates > 1:
-            self._pick_candidate(pairs, results)
+            self._pick_candidate(pairs, results, checks)
         if self.repair:
             self._repair(pairs, results)
         return results
 
-    def _pick_candidate(self, pairs: list[tuple[str, str]], results: list[SQLResult]) -> None:
-        """For invalid answers: beam search ``candidates`` completions and keep the best one that validates."""
-        failed = [i for i, r in enumerate(results) if not r.valid]
-        if not failed:
+    def _pick_candidate(
+        self, pairs: list[tuple[str, str]], results: list[SQLResult], checks: list[Check | None]
+    ) -> None:
+        """Beam search ``candidates`` completions for answers that are invalid or rejected by their check.
+
+        The first beam that validates and passes the check wins; failing that, an invalid answer is replaced
+        by the first beam that at least validates.
+        """
+        retry = [i for i, r in enumerate(results) if not r.valid or r.rejected]
+        if not retry:
             return
         started = time.perf_counter()
-        options = self.complete_candidates([self.prompt(*pairs[i]) for i in failed], self.candidates)
-        extra = (time.perf_counter() - started) / len(failed)
-        for i, texts in zip(failed, options, strict=True):
+        options = self.complete_candidates([self.prompt(*pairs[i]) for i in retry], self.candidates)
+        extra = (time.perf_counter() - started) / len(retry)
+        for i, texts in zip(retry, options, strict=True):
             old = results[i]
             old.latency_s += extra
             old.generated_tokens += sum(count for _, count in texts)
+            fallback = None
             for text, _ in texts:
                 sql = extract_sql(text)
-                if validate_sql(sql, pairs[i][1]).valid:
-                    results[i] = SQLResult(sql, True, [], text, old.latency_s, old.generated_tokens, True)
+                if not validate_sql(sql, pairs[i][1]).valid:
+                    continue
+                reason = checks[i](sql) if checks[i] else None
+                chosen = SQLResult(sql, True, [], text, old.latency_s, old.generated_tokens, True, reason)
+                if reason is None:
+                    results[i] = chosen
                     break
+                fallback = fallback or chosen
+            else:
+                if fallback is not None and not old.valid:
+                    results[i] = fallback
 
     def _repair(self, pairs: list[tuple[str, str]], results: list[SQLResult]) -> None:
         """One more try for invalid answers, with the error message in the prompt."""
