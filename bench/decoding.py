@@ -6,7 +6,9 @@ Rows come from the adapter's own validation databases (split off by `sqlora trai
 on, and not the headline's held-out test databases), in sql-create-context format, scored by EX on
 the real Spider databases. Variants: greedy only; + a repair prompt with the error; + the first
 valid of 4 beam-search candidates; both; greedy on the 4-bit base the adapter was trained on (the
-others merge the adapter into full-precision weights). Writes bench/results/decoding.json and prints a table.
+others merge the adapter into full-precision weights); on the 4-bit base, the first of 4 beams that compiles
+against the schema, or that also runs without error and returns rows on the real database (execution-guided).
+Writes bench/results/decoding.json (or --output) and prints a table, one row per variant as it finishes.
 """
 
 from __future__ import annotations
@@ -22,9 +24,11 @@ RESULTS = ROOT / "bench" / "results" / "decoding.json"
 VARIANTS = {
     "greedy": {"repair": False, "candidates": 1, "quantize": False},
     "greedy+repair": {"repair": True, "candidates": 1, "quantize": False},
-    "greedy+beam4": {"repair": False, "candidates": 4, "quantize": False},
-    "greedy+beam4+repair": {"repair": True, "candidates": 4, "quantize": False},
+    "greedy+beam4": {"repair": False, "candidates": 4, "quantize": False, "checks": False},
+    "greedy+beam4+repair": {"repair": True, "candidates": 4, "quantize": False, "checks": False},
     "greedy, NF4 base (as trained)": {"repair": False, "candidates": 1, "quantize": True},
+    "NF4 + beam4, schema check": {"repair": False, "candidates": 4, "quantize": True, "checks": False},
+    "NF4 + beam4, execution-guided": {"repair": False, "candidates": 4, "quantize": True, "checks": True},
 }
 
 
@@ -50,9 +54,11 @@ def run_variant(adapter: Path, rows: list, options: dict) -> dict:
     from sqlora.evaluation.runner import evaluate
     from sqlora.inference.generator import SQLGenerator
 
+    options = dict(options)
+    checks = options.pop("checks", False)
     generator = SQLGenerator(adapter=str(adapter), **options)
     started = time.perf_counter()
-    report = evaluate(rows, generator, SHARED / "spider" / "database", progress=False)
+    report = evaluate(rows, generator, SHARED / "spider" / "database", progress=False, execution_checks=checks)
     agg = report.aggregates
     return {
         "n": agg["n"],
@@ -69,16 +75,21 @@ def main() -> None:
     parser.add_argument("--adapter", type=Path, required=True)
     parser.add_argument("--rows", type=int, default=80)
     parser.add_argument("--variants", nargs="*", default=list(VARIANTS))
+    parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args()
+    unknown = set(args.variants) - set(VARIANTS)
+    if unknown:
+        raise SystemExit(f"unknown variants: {', '.join(sorted(unknown))}")
     rows = validation_rows(args.adapter, args.rows)
-    results = {name: run_variant(args.adapter, rows, VARIANTS[name]) for name in args.variants}
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps({"adapter": str(args.adapter), "rows": len(rows), "variants": results}, indent=2))
-    print(f"{'variant':<30} {'EX':>6} {'valid':>6} {'latency s':>10} {'tokens':>7}")
-    for name, r in results.items():
+    print(f"{'variant':<32} {'EX':>6} {'valid':>6} {'latency s':>10} {'tokens':>7}", flush=True)
+    results = {}
+    for name in args.variants:
+        r = results[name] = run_variant(args.adapter, rows, VARIANTS[name])
         ex, valid, latency, tokens = r["ex"], r["valid_rate"], r["latency_s_mean"], r["mean_generated_tokens"]
-        print(f"{name:<30} {ex:>6.1%} {valid:>6.1%} {latency:>10.2f} {tokens:>7.1f}")
-    print(f"wrote {RESULTS}")
+        print(f"{name:<32} {ex:>6.1%} {valid:>6.1%} {latency:>10.2f} {tokens:>7.1f}", flush=True)
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps({"adapter": str(args.adapter), "rows": len(rows), "variants": results}, indent=2))
+    print(f"wrote {args.output}")
 
 
 if __name__ == "__main__":

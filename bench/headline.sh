@@ -10,17 +10,20 @@ HOLDOUT=flight_4,student_assessment,medicine_enzyme_interaction,storm_record,pro
 DATA=../shared/data
 SQLORA=.venv/bin/sqlora
 DECODE=${DECODE:-"--no-repair"}  # greedy; the tuned model runs on its 4-bit base (its sqlora.json says quantized)
+CONFIG=${CONFIG:-bench/headline.yaml}  # e.g. CONFIG=bench/headline_all_linear.yaml RUN=runs/headline_all_linear
+RUN=${RUN:-runs/headline}
+OUT=${OUT:-bench/results/headline}  # report prefix: ${OUT}_sqlcc.json, ${OUT}_spider.json and their folders
 
-if [ ! -f runs/headline/adapter_model.safetensors ]; then
-  $SQLORA train --config bench/headline.yaml
+if [ ! -f "$RUN/adapter_model.safetensors" ]; then
+  $SQLORA train --config "$CONFIG"
 fi
 
 # 1) sql-create-context format (pruned CREATE TABLE context), EX on the real Spider databases
 $SQLORA eval --data $DATA/sql-create-context/train.jsonl --db-dir $DATA/spider/database \
-  --holdout-dbs $HOLDOUT --limit "${LIMIT_SQLCC:-100}" --seed 0 --adapter runs/headline --compare $DECODE \
-  --json bench/results/headline_sqlcc.json --report-dir bench/results/headline_sqlcc
+  --holdout-dbs $HOLDOUT --limit "${LIMIT_SQLCC:-100}" --seed 0 --adapter "$RUN" --compare $DECODE \
+  --json "${OUT}_sqlcc.json" --report-dir "${OUT}_sqlcc"
 
 # 2) the same databases' Spider questions with the full database schema as context
 $SQLORA eval --data $DATA/spider --holdout-dbs $HOLDOUT --limit "${LIMIT_SPIDER:-40}" --seed 0 \
-  --adapter runs/headline --compare $DECODE \
-  --json bench/results/headline_spider.json --report-dir bench/results/headline_spider
+  --adapter "$RUN" --compare $DECODE \
+  --json "${OUT}_spider.json" --report-dir "${OUT}_spider"

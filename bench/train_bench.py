@@ -33,6 +33,7 @@ LEVERS = {
     "lever_grad_checkpointing": "sqlora defaults with gradient checkpointing on",
     "lever_bf16_autocast": "sqlora defaults with bf16 autocast (CPU AVX512-BF16)",
     "lever_glibc_heap_default": "sqlora defaults, but glibc keeps freed activation memory (no mallopt)",
+    "lever_micro_batch_1": "sqlora defaults as batch 1 x grad-accum 16 (same 16 rows per optimizer step)",
 }
 
 
@@ -158,6 +159,8 @@ def run_variant(name: str, examples: int) -> dict:
         result = run_sqlora(examples, length_grouping=False)
     elif name == "lever_grad_checkpointing":
         result = run_sqlora(examples, gradient_checkpointing="on")
+    elif name == "lever_micro_batch_1":
+        result = run_sqlora(examples, batch_size=1, grad_accum=16)
     elif name == "lever_bf16_autocast":
         result = run_sqlora(examples, mixed_precision="bf16")
     elif name == "lever_glibc_heap_default":

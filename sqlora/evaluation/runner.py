@@ -191,8 +191,13 @@ def evaluate(
     progress: bool = True,
     label: str = "evaluating",
     meta: dict | None = None,
+    execution_checks: bool = True,
 ) -> EvalReport:
-    """Generate SQL for every example (batched) and score it; errors and timeouts are recorded, never raised."""
+    """Generate SQL for every example (batched) and score it; errors and timeouts are recorded, never raised.
+
+    With ``execution_checks`` the generator may test its answers on each row's real database (read-only,
+    no gold involved) to choose among candidates; see ``SQLGenerator.generate_batch``.
+    """
     size = batch_size or getattr(generator, "batch_size", None) or 8
     scorer = _Scorer(db_dir, timeout_s, testsuite_k, seed)
     results: list[ExampleResult] = []
@@ -204,7 +209,7 @@ def evaluate(
             for start in range(0, len(examples), size):
                 chunk = examples[start : start + size]
                 began = time.perf_counter()
-                checks = [scorer.execution_check(e) for e in chunk]
+                checks = [scorer.execution_check(e) if execution_checks else None for e in chunk]
                 answers = generator.generate_batch([(e.question, e.context) for e in chunk], checks)
                 generation_s += time.perf_counter() - began
                 for example, answer in zip(chunk, answers, strict=True):
