@@ -180,6 +180,28 @@ def test_execute_returns_rows_from_the_real_database(musical_db):
     assert body["explanation"]
 
 
+class CandidateJudge(StubGeneratorForExecutionPath):
+    """NOT a model: runs the server's database checks on fixed SQL, as SQLGenerator's candidate selection does."""
+
+    candidates = 4
+    probes = ("SELECT Name FROM musical", "SELECT Name FROM musical WHERE 1 = 0", "SELECT nope FROM musical")
+
+    def generate_batch(self, pairs, checks=None):
+        self.verdicts = [[check(sql) if check else "no check" for sql in self.probes] for check in checks or []]
+        return super().generate_batch(pairs)
+
+
+def test_beam_candidates_are_judged_on_the_database_only_for_its_own_schema(musical_db):
+    judge = CandidateJudge("SELECT 1")
+    with stub_client(musical_db, judge, candidates=4) as c:
+        assert c.post("/v1/sql", json={"question": "List the musicals."}).status_code == 200
+        ok, empty, error = judge.verdicts[0]
+        assert ok is None and empty == "returned no rows" and "nope" in error
+        schema = "CREATE TABLE head (age INTEGER)"
+        assert c.post("/v1/sql", json={"question": "How many heads?", "schema": schema}).status_code == 200
+        assert judge.verdicts == [["no check"] * 3]  # a caller's own schema is not this database's
+
+
 def test_row_cap_truncates(musical_db):
     stub = StubGeneratorForExecutionPath("SELECT Name FROM actor")
     with stub_client(musical_db, stub, max_rows=2) as c:

@@ -30,6 +30,7 @@ def build_generator(
     prompt_style: str | None,
     max_new_tokens: int = 160,
     max_batch: int = 8,
+    candidates: int = 1,
 ):
     """The generator the server batches onto: a local model, or a vLLM server's."""
     if backend == "vllm":
@@ -52,6 +53,7 @@ def build_generator(
         prompt_style=prompt_style,
         max_new_tokens=max_new_tokens,
         batch_size=max_batch,
+        candidates=candidates,
     )
 
 
@@ -72,6 +74,13 @@ def serve(
     vllm_url: str | None = typer.Option(None, "--vllm-url", help="vLLM server, e.g. http://127.0.0.1:8001."),
     vllm_model: str | None = typer.Option(None, "--vllm-model", help="Served model/LoRA name (default: listed)."),
     max_new_tokens: int = typer.Option(160, "--max-new-tokens", help="Most tokens generated per answer."),
+    candidates: int = typer.Option(
+        1,
+        "--candidates",
+        min=1,
+        help="With --db: for answers that fail or return no rows there, beam-search this many and keep the first"
+        " that runs and returns rows (execution-guided; hf backend).",
+    ),
     log_level: str = typer.Option("info", "--log-level", help="uvicorn log level."),
 ) -> None:
     """Serve questions -> SQL over HTTP (API docs at /docs, a web page at /), batching concurrent requests."""
@@ -104,11 +113,12 @@ def serve(
     console.print(f"loading the {backend} generator…")
     try:
         generator = build_generator(
-            backend, model, adapter, vllm_url, vllm_model, prompt_style, max_new_tokens, max_batch
+            backend, model, adapter, vllm_url, vllm_model, prompt_style, max_new_tokens, max_batch, candidates
         )
     except Exception as err:  # noqa: BLE001
         fail(f"cannot load the generator: {err}")
     settings = ServeSettings(
+        candidates=candidates,
         model=model,
         adapter=adapter,
         backend=backend,

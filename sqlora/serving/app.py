@@ -55,6 +55,7 @@ class ServeSettings:
     timeout_s: float = 10.0
     prune_chars: int = 6000
     max_tables: int = 8
+    candidates: int = 1  # > 1: beam candidates, chosen by running them on the database (execution-guided)
 
 
 def default_generator_factory(settings: ServeSettings) -> Callable[[], Any]:
@@ -63,7 +64,7 @@ def default_generator_factory(settings: ServeSettings) -> Callable[[], Any]:
     def build() -> Any:
         from sqlora.inference.generator import SQLGenerator
 
-        return SQLGenerator.shared(model=settings.model, adapter=settings.adapter)
+        return SQLGenerator.shared(model=settings.model, adapter=settings.adapter, candidates=settings.candidates)
 
     return build
 
@@ -113,6 +114,7 @@ class ServerState:
         self._lock = threading.Lock()
         self.batcher = MicroBatcher(self._generate, settings.max_batch, settings.max_wait_ms, settings.max_queue)
         self._context: str | None = None
+        self._database_contexts: dict[str, None] = {}  # recent schema contexts built from the database
 
     @property
     def generator(self) -> Any:
@@ -122,7 +124,25 @@ class ServerState:
             return self._generator
 
     def _generate(self, pairs: list[tuple[str, str]]) -> list[Any]:
-        return self.generator.generate_batch(pairs)
+        generator = self.generator
+        if self.database is None or getattr(generator, "candidates", 1) <= 1:
+            return generator.generate_batch(pairs)
+        # Execution-guided selection among the generator's beam candidates, for questions over this database.
+        checks = [self.database_check(schema) if schema in self._database_contexts else None for _, schema in pairs]
+        return generator.generate_batch(pairs, checks)
+
+    def database_check(self, schema: str) -> Callable[[str], str | None]:
+        """A check for SQLGenerator: why an answer fails or returns no rows on the database (read-only), or None."""
+
+        def check(sql: str) -> str | None:
+            try:
+                query = transpile_from_sqlite(sql, self.dialect or "sqlite", schema)
+                result = self.database.execute_readonly(query, timeout_s=self.settings.timeout_s, max_rows=1)
+            except Exception as err:  # noqa: BLE001 - a failing candidate is a verdict, not a server error
+                return str(err).splitlines()[0] if str(err) else type(err).__name__
+            return None if result.rows else "returned no rows"
+
+        return check
 
     @property
     def dialect(self) -> str | None:
@@ -135,10 +155,13 @@ class ServerState:
 
     def context_for(self, question: str) -> str:
         """The database's schema context, pruned to the question's tables when it is large."""
-        full = self.full_context()
-        if len(full) <= self.settings.prune_chars:
-            return full
-        return self.database.schema_context(question=question, max_tables=self.settings.max_tables)
+        context = self.full_context()
+        if len(context) > self.settings.prune_chars:
+            context = self.database.schema_context(question=question, max_tables=self.settings.max_tables)
+        self._database_contexts[context] = None
+        while len(self._database_contexts) > 1024:
+            del self._database_contexts[next(iter(self._database_contexts))]
+        return context
 
 
 def _summarize(errors: list[dict]) -> str:
