@@ -156,7 +156,8 @@ class SQLGenerator:
             sql = extract_sql(text)
             verdict = validate_sql(sql, schema)
             result = SQLResult(sql, verdict.valid, verdict.errors, text, elapsed / len(pairs), count)
-            result.rejected = check(sql) if verdict.valid and check else None
+            if verdict.valid and check and self.candidates > 1:  # checks only matter when there is a choice
+                result.rejected = check(sql)
             results.append(result)
         if self.candidates > 1:
             self._pick_candidate(pairs, results, checks)
