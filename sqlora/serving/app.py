@@ -115,6 +115,7 @@ class ServerState:
         self.batcher = MicroBatcher(self._generate, settings.max_batch, settings.max_wait_ms, settings.max_queue)
         self._context: str | None = None
         self._database_contexts: dict[str, None] = {}  # recent schema contexts built from the database
+        self._contexts_lock = threading.Lock()
 
     @property
     def generator(self) -> Any:
@@ -158,9 +159,10 @@ class ServerState:
         context = self.full_context()
         if len(context) > self.settings.prune_chars:
             context = self.database.schema_context(question=question, max_tables=self.settings.max_tables)
-        self._database_contexts[context] = None
-        while len(self._database_contexts) > 1024:
-            del self._database_contexts[next(iter(self._database_contexts))]
+        with self._contexts_lock:  # request threads call this concurrently
+            self._database_contexts[context] = None
+            while len(self._database_contexts) > 1024:
+                del self._database_contexts[next(iter(self._database_contexts))]
         return context
 
 
