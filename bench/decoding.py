@@ -4,10 +4,11 @@
 
 Rows come from the adapter's own validation databases (split off by `sqlora train`, never trained
 on, and not the headline's held-out test databases), in sql-create-context format, scored by EX on
-the real Spider databases. Variants: greedy only; + a repair prompt with the error; + the first
-valid of 4 beam-search candidates; both; greedy on the 4-bit base the adapter was trained on (the
-others merge the adapter into full-precision weights); on the 4-bit base, the first of 4 beams that compiles
-against the schema, or that also runs without error and returns rows on the real database (execution-guided).
+the real Spider databases. Variants: greedy only; + the first valid of 4 beam-search candidates (both with the
+adapter merged into full-precision weights); greedy on the 4-bit base the adapter was trained on; + name repair
+(wrong table/column names renamed to the schema's closest, no model call); on the 4-bit base, the first of 4
+beams that compiles against the schema, or that also runs without error and returns rows on the real database
+(execution-guided), without and with name repair.
 Writes bench/results/decoding.json (or --output) and prints a table, one row per variant as it finishes.
 """
 
@@ -23,12 +24,12 @@ SHARED = ROOT.parent / "shared" / "data"
 RESULTS = ROOT / "bench" / "results" / "decoding.json"
 VARIANTS = {
     "greedy": {"repair": False, "candidates": 1, "quantize": False},
-    "greedy+repair": {"repair": True, "candidates": 1, "quantize": False},
     "greedy+beam4": {"repair": False, "candidates": 4, "quantize": False, "checks": False},
-    "greedy+beam4+repair": {"repair": True, "candidates": 4, "quantize": False, "checks": False},
     "greedy, NF4 base (as trained)": {"repair": False, "candidates": 1, "quantize": True},
+    "NF4 + name repair": {"repair": True, "candidates": 1, "quantize": True},
     "NF4 + beam4, schema check": {"repair": False, "candidates": 4, "quantize": True, "checks": False},
     "NF4 + beam4, execution-guided": {"repair": False, "candidates": 4, "quantize": True, "checks": True},
+    "NF4 + name repair + beam4, exec-guided": {"repair": True, "candidates": 4, "quantize": True, "checks": True},
 }
 
 

@@ -79,6 +79,20 @@ def test_first_valid_beam_candidate_replaces_an_invalid_greedy_answer():
     assert result.sql == "SELECT age FROM head" and generator.calls == [1]  # valid greedy answers are kept
 
 
+def test_name_repair_fixes_greedy_answers_and_beams_without_another_model_call():
+    schema = "CREATE TABLE head (age INTEGER, name TEXT)"
+    generator = ScriptedCandidates("SELECT nme FROM head", ["SELECT name FROM head"])
+    generator.repair = True
+    [result] = generator.generate_batch([("q", schema)])
+    assert result.sql == "SELECT name FROM head" and result.valid and result.repaired and result.raw == "SELECT nme FROM head"
+    assert generator.calls == [1]  # repaired in place: no beams needed
+
+    generator = ScriptedCandidates("SELECT salary FROM head", ["SELECT wage FROM head", "SELECT name FROM head"])
+    generator.repair = True
+    [result] = generator.generate_batch([("q", schema)])
+    assert result.sql == "SELECT age FROM head" and generator.calls == [1, 2]  # the first beam, repaired
+
+
 def test_check_rejection_picks_the_first_beam_that_passes_or_keeps_the_valid_answer():
     schema = "CREATE TABLE head (age INTEGER, name TEXT)"
     refuse_age = lambda sql: "returned no rows" if "age" in sql else None  # noqa: E731

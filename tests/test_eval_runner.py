@@ -29,6 +29,7 @@ class ScriptedGenerator:
 
     def generate_batch(self, pairs, checks=None):
         out = [SQLResult(self.answers.pop(0), True, [], "", 0.1 * (i + 1), 5) for i, _ in enumerate(pairs)]
+        out[0].repaired = True  # as if the first of each batch had its names repaired
         self.verdicts += [check(r.sql) if check else "no check" for r, check in zip(out, checks or [], strict=True)]
         return out
 
@@ -59,6 +60,7 @@ def test_scripted_answers_are_scored_against_the_real_database(spider_rows):
     assert rows[0].em and rows[0].valid and not rows[2].valid
     agg = report.aggregates
     assert agg["n"] == 4 and agg["ex"] == 0.25 and agg["valid_rate"] == 0.5
+    assert [r.repaired for r in rows] == [True, False, True, False] and agg["repaired"] == 2
     assert agg["by_hardness"]["easy"]["n"] >= 1
     assert agg["latency_s"]["p50"] == pytest.approx(0.15)
     assert agg["mean_generated_tokens"] == 5

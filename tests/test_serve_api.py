@@ -398,10 +398,10 @@ class FakeVLLM(BaseHTTPRequestHandler):
             return
         choices = []
         for i, prompt in enumerate(payload["prompt"]):
-            if "previous answer" in prompt:
-                text = " SELECT Name FROM actor"
-            elif "How many" in prompt:
+            if "How many" in prompt:
                 text = " SELECT count(*) FROM actor"
+            elif "Name them" in prompt:
+                text = " SELECT nme FROM actor"  # a wrong column name, repaired to the schema's
             else:
                 text = " I do not know"
             choices.append({"index": i, "text": text, "finish_reason": "stop"})
@@ -431,7 +431,7 @@ def test_vllm_generator_batches_validates_and_repairs(fake_vllm, tiny_model_dir,
     assert ";" in first["stop"] and first["max_tokens"] == 160
     assert results[0].sql == "SELECT count(*) FROM actor" and results[0].valid and not results[0].repaired
     assert results[1].valid and results[1].repaired and results[1].sql == "SELECT Name FROM actor"
-    assert len(FakeVLLM.requests) == 2 and len(FakeVLLM.requests[1]["prompt"]) == 1  # one repair round
+    assert len(FakeVLLM.requests) == 1  # names are repaired without another round trip
     assert results[0].generated_tokens > 0
 
     app = create_app(ServeSettings(db_url=f"sqlite:///{musical_db}", backend="vllm"), generator=generator)

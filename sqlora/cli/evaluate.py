@@ -41,7 +41,9 @@ def evaluate_command(
         help="For answers that are invalid, or fail or return no rows on the row's database, beam-search this many"
         " and keep the first that passes (execution-guided selection).",
     ),
-    repair: bool = typer.Option(True, "--repair/--no-repair", help="Retry invalid answers with the error shown."),
+    repair: bool = typer.Option(
+        True, "--repair/--no-repair", help="Rename table/column names the schema lacks to its closest names."
+    ),
 ) -> None:
     """Score a model on a dataset: EX on real databases (or generated test suites), EM, valid SQL, latency."""
     from sqlora.data.loaders import DataError, load_examples

@@ -55,6 +55,7 @@ class ExampleResult:
     method: str
     schema_valid: bool = False
     rejected: str | None = None  # why the database check refused the chosen answer (no better candidate)
+    repaired: bool = False  # the answer is not the model's first as written (names repaired or a beam chosen)
 
 
 @dataclass
@@ -120,6 +121,7 @@ def aggregate(results: Sequence[ExampleResult], generation_s: float) -> dict:
         "ex": _rate(scored),
         "em": _rate([r.em for r in results]),
         "valid_rate": _rate([r.valid for r in results]),
+        "repaired": sum(r.repaired for r in results),
         "by_hardness": by_hardness,
         "outcomes": dict(Counter(r.outcome for r in results)),
         "methods": dict(Counter(r.method for r in results)),
@@ -240,4 +242,5 @@ def _score_one(scorer: _Scorer, example: Example, answer) -> ExampleResult:
         method=method,
         schema_valid=bool(answer.valid),
         rejected=getattr(answer, "rejected", None),
+        repaired=bool(getattr(answer, "repaired", False)),
     )

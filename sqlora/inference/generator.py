@@ -1,4 +1,4 @@
-"""SQLGenerator: batched greedy generation, SQL extraction, validation, candidate selection and repair."""
+"""SQLGenerator: batched greedy generation, SQL extraction, validation, name repair and candidate selection."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import torch
 from transformers import StoppingCriteriaList
 
 from sqlora.inference.stopping import RunawayStop
-from sqlora.inference.validation import validate_sql
+from sqlora.inference.validation import repair_identifiers, validate_sql
 from sqlora.models.loading import default_device, load_model, load_tokenizer
 from sqlora.prompts.extraction import extract_sql
 from sqlora.prompts.templates import render_prompt
@@ -145,7 +145,8 @@ class SQLGenerator:
 
         ``checks`` (one per pair, optional) test valid answers further, e.g. by running them read-only on the
         real database. With ``candidates > 1``, answers that are invalid or fail their check are replaced by
-        the best beam that passes (execution-guided selection); invalid ones left are repaired once if enabled.
+        the best beam that passes (execution-guided selection). With ``repair``, a table or column name the
+        schema lacks is renamed to its closest schema name first (:func:`repair_identifiers`; no model call).
         """
         checks = list(checks) if checks is not None else [None] * len(pairs)
         started = time.perf_counter()
@@ -153,17 +154,23 @@ class SQLGenerator:
         elapsed = time.perf_counter() - started
         results = []
         for (_, schema), (text, count), check in zip(pairs, completions, checks, strict=True):
-            sql = extract_sql(text)
-            verdict = validate_sql(sql, schema)
-            result = SQLResult(sql, verdict.valid, verdict.errors, text, elapsed / len(pairs), count)
-            if verdict.valid and check and self.candidates > 1:  # checks only matter when there is a choice
-                result.rejected = check(sql)
+            result = self._answer(text, schema, elapsed / len(pairs), count)
+            if result.valid and check and self.candidates > 1:  # checks only matter when there is a choice
+                result.rejected = check(result.sql)
             results.append(result)
         if self.candidates > 1:
             self._pick_candidate(pairs, results, checks)
-        if self.repair:
-            self._repair(pairs, results)
         return results
+
+    def _answer(self, text: str, schema: str, latency_s: float, tokens: int) -> SQLResult:
+        """The SQL in a completion, validated; with ``repair``, wrong table/column names get the schema's."""
+        sql = extract_sql(text)
+        verdict = validate_sql(sql, schema)
+        if not verdict.valid and self.repair:
+            fixed = repair_identifiers(sql, schema)
+            if fixed is not None:
+                return SQLResult(fixed, True, [], text, latency_s, tokens, repaired=True)
+        return SQLResult(sql, verdict.valid, verdict.errors, text, latency_s, tokens)
 
     def _pick_candidate(
         self, pairs: list[tuple[str, str]], results: list[SQLResult], checks: list[Check | None]
@@ -185,41 +192,18 @@ class SQLGenerator:
             old.generated_tokens += sum(count for _, count in texts)
             fallback = None
             for text, _ in texts:
-                sql = extract_sql(text)
-                if not validate_sql(sql, pairs[i][1]).valid:
+                chosen = self._answer(text, pairs[i][1], old.latency_s, old.generated_tokens)
+                if not chosen.valid:
                     continue
-                reason = checks[i](sql) if checks[i] else None
-                chosen = SQLResult(sql, True, [], text, old.latency_s, old.generated_tokens, True, reason)
-                if reason is None:
+                chosen.repaired = True  # not the model's first answer
+                chosen.rejected = checks[i](chosen.sql) if checks[i] else None
+                if chosen.rejected is None:
                     results[i] = chosen
                     break
                 fallback = fallback or chosen
             else:
                 if fallback is not None and not old.valid:
                     results[i] = fallback
-
-    def _repair(self, pairs: list[tuple[str, str]], results: list[SQLResult]) -> None:
-        """One more try for invalid answers, with the error message in the prompt."""
-        failed = [i for i, r in enumerate(results) if not r.valid]
-        if not failed:
-            return
-        started = time.perf_counter()
-        prompts = []
-        for i in failed:
-            question, schema = pairs[i]
-            hint = f"{question}\n(A previous answer `{results[i].sql}` failed: {results[i].errors[0]})"
-            prompts.append(self.prompt(hint, schema))
-        completions = self.complete(prompts)
-        extra = (time.perf_counter() - started) / len(failed)
-        for i, (text, count) in zip(failed, completions, strict=True):
-            sql = extract_sql(text)
-            check = validate_sql(sql, pairs[i][1])
-            old = results[i]
-            if check.valid:
-                results[i] = SQLResult(sql, True, [], text, old.latency_s + extra, old.generated_tokens + count, True)
-            else:
-                old.latency_s += extra
-                old.generated_tokens += count
 
     def generate(self, question: str, schema: str) -> SQLResult:
         return self.generate_batch([(question, schema)])[0]

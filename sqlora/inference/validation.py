@@ -10,6 +10,7 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
 
+from sqlora.sql.identifiers import fix_identifier
 from sqlora.sql.schema import Table, parse_schema, render_create_tables
 
 
@@ -23,14 +24,19 @@ READ_ROOTS = (exp.Select, exp.Union, exp.Intersect, exp.Except)
 
 
 @lru_cache(maxsize=256)
-def _schema_statements(schema: str) -> tuple[str, ...]:
-    """CREATE TABLE statements for the schema; a table declared twice gets the union of its columns."""
+def _schema_tables(schema: str) -> tuple[Table, ...]:
+    """The schema's tables; a table declared twice gets the union of its columns."""
     merged: dict[str, Table] = {}
     for table in parse_schema(schema):
         known = merged.setdefault(table.name.lower(), Table(table.name))
         seen = {name.lower() for name in known.column_names}
         known.columns += [(n, t) for n, t in table.columns if n.lower() not in seen and not seen.add(n.lower())]
-    return tuple(render_create_tables([table]) for table in merged.values())
+    return tuple(merged.values())
+
+
+def _schema_statements(schema: str) -> tuple[str, ...]:
+    """CREATE TABLE statements for the schema (one per table)."""
+    return tuple(render_create_tables([table]) for table in _schema_tables(schema))
 
 
 def schema_database(schema: str) -> sqlite3.Connection:
@@ -65,3 +71,20 @@ def validate_sql(sql: str, schema: str) -> Validation:
     finally:
         conn.close()
     return Validation(True)
+
+
+def repair_identifiers(sql: str, schema: str, attempts: int = 4) -> str | None:
+    """``sql`` with the table/column names SQLite rejects renamed to the schema's closest ones, once it
+    compiles; None when a problem is not a name or has no close match (see :mod:`sqlora.sql.identifiers`)."""
+    for _ in range(attempts):
+        verdict = validate_sql(sql, schema)
+        if verdict.valid:
+            return sql
+        try:
+            fixed = fix_identifier(sql, verdict.errors[0], list(_schema_tables(schema)))
+        except sqlite3.Error:
+            return None
+        if fixed is None or fixed == sql:
+            return None
+        sql = fixed
+    return sql if validate_sql(sql, schema).valid else None

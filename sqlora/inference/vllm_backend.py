@@ -1,7 +1,7 @@
 """A generator that asks a vLLM (OpenAI-compatible) server instead of a local model.
 
 Same interface as :class:`SQLGenerator` (``generate_batch`` -> ``SQLResult``; extraction, validation and
-one repair attempt are shared): only the completion step is a ``POST /v1/completions`` through httpx.
+name repair are shared): only the completion step is a ``POST /v1/completions`` through httpx.
 Prompts are rendered locally with the model's tokenizer (chat template), so only the tokenizer is loaded.
 vLLM itself is never imported.
 """
