@@ -19,6 +19,8 @@ import json
 import time
 from pathlib import Path
 
+from validation_rows import validation_rows
+
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
 RESULTS = ROOT / "bench" / "results" / "decoding.json"
@@ -31,24 +33,6 @@ VARIANTS = {
     "NF4 + beam4, execution-guided": {"repair": False, "candidates": 4, "quantize": True, "checks": True},
     "NF4 + name repair + beam4, exec-guided": {"repair": True, "candidates": 4, "quantize": True, "checks": True},
 }
-
-
-def validation_rows(adapter: Path, rows: int) -> list:
-    """sql-create-context rows of the databases the run held out for validation."""
-    from sqlora.data.loaders import load_examples
-    from sqlora.data.splits import deduplicate, split_by_group
-    from sqlora.evaluation.runner import select_examples
-    from sqlora.training.config import TrainConfig
-
-    config = TrainConfig.from_yaml(adapter / "train_config.yaml")
-    examples = deduplicate(
-        e for source in config.data_sources for e in load_examples(source, spider_schema=config.spider_schema).examples
-    )
-    examples = [e for e in examples if e.db_id not in set(config.holdout_dbs)]
-    splits = split_by_group(examples, validation=config.validation_fraction, test=0.0, seed=config.seed)
-    dev_dbs = sorted({e.db_id for e in splits.validation if e.db_id})
-    sqlcc = load_examples(SHARED / "sql-create-context" / "train.jsonl", db_dir=SHARED / "spider" / "database")
-    return select_examples(sqlcc.examples, rows, 0, dev_dbs)
 
 
 def run_variant(adapter: Path, rows: list, options: dict) -> dict:

@@ -3,8 +3,9 @@
     python bench/loss_weights.py --steps 60 --eval-rows 60
 
 Each arm trains in its own process with one thread (the two run side by side on a 2-core machine),
-then both adapters are scored on the same rows of databases never trained on; writes
-bench/results/loss_weights.json and prints a table.
+then both adapters are scored on the same rows of the runs' validation databases (split off by `sqlora
+train`, never trained on, and not the headline's held-out test databases); writes
+bench/results/loss_weights.json (or --output) and prints a table.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+
+from validation_rows import validation_rows
 
 from sqlora.training.config import SQL_TOKEN_WEIGHTS
 
@@ -48,14 +51,13 @@ def train_arm(name: str, steps: int, output: Path) -> dict:
 
 
 def evaluate_arm(adapter: Path, rows: int) -> dict:
-    from sqlora.cli.demo import HOLDOUT_DBS
-    from sqlora.data.loaders import load_examples
-    from sqlora.evaluation.runner import evaluate, select_examples
+    """Greedy answers (no name repair: the loss alone) on rows of the run's validation databases."""
+    from sqlora.evaluation.runner import evaluate
     from sqlora.inference.generator import SQLGenerator
 
-    examples = load_examples(SHARED / "sql-create-context" / "train.jsonl").examples
-    chosen = select_examples(examples, rows, 1, HOLDOUT_DBS)
-    report = evaluate(chosen, SQLGenerator(adapter=str(adapter)), SHARED / "spider" / "database", progress=False)
+    chosen = validation_rows(adapter, rows)
+    generator = SQLGenerator(adapter=str(adapter), repair=False)
+    report = evaluate(chosen, generator, SHARED / "spider" / "database", progress=False)
     agg = report.aggregates
     return {"n": agg["n"], "ex": agg["ex"], "em": agg["em"], "valid_rate": agg["valid_rate"]}
 
@@ -66,6 +68,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=60)
     parser.add_argument("--eval-rows", type=int, default=60)
     parser.add_argument("--workdir", type=Path, default=ROOT / "runs" / "loss_weights")
+    parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args()
     if args.arm:
         import torch
@@ -107,7 +110,7 @@ def main() -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"SQL-weighted loss vs uniform, {args.steps} steps, EX on held-out databases")
+    table = Table(title=f"SQL-weighted loss vs uniform, {args.steps} steps, EX on validation databases")
     for column in ("arm", "final loss", "EX %", "EM %", "valid %", "n"):
         table.add_column(column)
     for arm, r in results.items():
@@ -120,8 +123,8 @@ def main() -> None:
             str(r["n"]),
         )
     Console().print(table)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps({"steps": args.steps, "eval_rows": args.eval_rows, "results": results}, indent=2))
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps({"steps": args.steps, "eval_rows": args.eval_rows, "results": results}, indent=2))
 
 
 if __name__ == "__main__":

@@ -175,24 +175,35 @@ def test_evaluation_does_not_change_training(
     assert curves[0] == curves[1]
 
 
-def test_merge_matches_base_plus_adapter(quantized_run: Path, tmp_path: Path, tiny_model_dir: Path) -> None:
+def test_merge_of_a_qlora_adapter_computes_what_was_trained(
+    quantized_run: Path, tmp_path: Path, tiny_model_dir: Path
+) -> None:
+    """The adapter is folded into the dequantized NF4 weights it learned against, not the original weights."""
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from sqlora.models.loading import load_model
 
     cli("merge", quantized_run, "--output", tmp_path / "merged")
     merged_dir = tmp_path / "merged"
     assert not (merged_dir / "adapter_config.json").exists()
     merged = AutoModelForCausalLM.from_pretrained(merged_dir, dtype=torch.float32).eval()
     assert not any("lora" in name for name, _ in merged.named_parameters())
+    assert "quantization_config" not in json.loads((merged_dir / "config.json").read_text())
     tokenizer = AutoTokenizer.from_pretrained(merged_dir)
     ids = tokenizer("Given the following database schema:\nCREATE TABLE head (age INTEGER)", return_tensors="pt")
     base = AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32).eval()
+    trained = load_model(str(tiny_model_dir), quantize=True, device="cpu", adapter=str(quantized_run))
     with torch.no_grad():
         base_logits = base(**ids).logits
-        adapted = PeftModel.from_pretrained(base, str(quantized_run)).eval()
-        adapted_logits = adapted(**ids).logits
+        on_original = PeftModel.from_pretrained(base, str(quantized_run)).eval()(**ids).logits
+        trained_logits = trained(**ids).logits
         merged_logits = merged(**ids).logits
-    torch.testing.assert_close(merged_logits, adapted_logits, rtol=1e-4, atol=1e-4)
+    # bitsandbytes' CPU 4-bit matmul rounds differently from a float32 matmul on the same dequantized weights
+    # (~3e-3 on these logits even without an adapter), so "equal" means well within that
+    to_trained = (merged_logits - trained_logits).abs().max()
+    assert to_trained < 5e-3
+    assert to_trained < 0.2 * (merged_logits - on_original).abs().max()  # not the adapter on the original weights
     assert (merged_logits - base_logits).abs().max() > 1e-3  # the adapter really changed the model
     meta = json.loads((merged_dir / "sqlora.json").read_text())
     assert meta["base_model"] == str(merged_dir) and meta["merged_from"] == str(quantized_run)

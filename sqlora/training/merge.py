@@ -10,7 +10,13 @@ import torch
 
 
 def merge_adapter(adapter: str | Path, output: str | Path, base_model: str | None = None) -> Path:
-    """Load the base in full precision, fold the adapter in, save safetensors + tokenizer to ``output``."""
+    """Fold the adapter into float32 base weights and save safetensors + tokenizer to ``output``.
+
+    A QLoRA adapter (``sqlora.json`` says ``quantized``) learned to correct the NF4 weights, not the original
+    ones: it is folded into the NF4 weights dequantized to float32 (transformers' ``dequantize``), so the merged
+    model computes what was trained. Folding it into the original weights instead costs accuracy
+    (docs/training.md, "Merging").
+    """
     from peft import PeftModel
 
     from sqlora.models.loading import load_model, load_tokenizer
@@ -19,7 +25,10 @@ def merge_adapter(adapter: str | Path, output: str | Path, base_model: str | Non
     meta_path = adapter / "sqlora.json"
     meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
     base = base_model or meta.get("base_model")
-    model = load_model(base, device="cpu", dtype=torch.float32)
+    quantized = bool(meta.get("quantized", False))
+    model = load_model(base, quantize=quantized, device="cpu", dtype=torch.float32)
+    if quantized:
+        model = model.dequantize()
     merged = PeftModel.from_pretrained(model, str(adapter)).merge_and_unload()
     output = Path(output)
     merged.save_pretrained(output, safe_serialization=True)
