@@ -31,6 +31,19 @@ def test_tiny_model_loads_in_4bit_nf4_on_cpu(tiny_model_dir):
         assert torch.isfinite(quantized(ids).logits).all()
 
 
+def test_4bit_model_keeps_no_pages_of_its_full_precision_checkpoint(tiny_model_dir):
+    import gc
+
+    checkpoint = str(tiny_model_dir / "model.safetensors")
+    quantized = load_model(str(tiny_model_dir), quantize=True, device="cpu")
+    gc.collect()
+    with open("/proc/self/maps") as maps:
+        assert checkpoint not in maps.read()  # the memory map of the fp32 weights was released
+    assert quantized.lm_head.weight is quantized.model.embed_tokens.weight  # tied weights stay tied
+    full = load_model(str(tiny_model_dir), device="cpu")
+    assert torch.equal(quantized.model.embed_tokens.weight, full.model.embed_tokens.weight)
+
+
 @pytest.mark.real_model
 def test_real_embedded_model_nf4_footprint_is_smaller(embedded_dir):
     full = load_model(None, device="cpu")
