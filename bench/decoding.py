@@ -8,7 +8,8 @@ the real Spider databases. Variants: greedy only; + the first valid of 4 beam-se
 adapter merged into full-precision weights); greedy on the 4-bit base the adapter was trained on; + name repair
 (wrong table/column names renamed to the schema's closest, no model call); on the 4-bit base, the first of 4
 beams that compiles against the schema, or that also runs without error and returns rows on the real database
-(execution-guided), without and with name repair.
+(execution-guided), without and with name repair; the adapter folded into the dequantized NF4 weights (what
+`sqlora merge` writes) in fp32 and in bf16.
 Writes bench/results/decoding.json (or --output) and prints a table, one row per variant as it finishes.
 """
 
@@ -32,6 +33,8 @@ VARIANTS = {
     "NF4 + beam4, schema check": {"repair": False, "candidates": 4, "quantize": True, "checks": False},
     "NF4 + beam4, execution-guided": {"repair": False, "candidates": 4, "quantize": True, "checks": True},
     "NF4 + name repair + beam4, exec-guided": {"repair": True, "candidates": 4, "quantize": True, "checks": True},
+    "merged into dequantized NF4, fp32": {"repair": False, "candidates": 1, "merge": "float32"},
+    "merged into dequantized NF4, bf16": {"repair": False, "candidates": 1, "merge": "bfloat16"},
 }
 
 
@@ -41,7 +44,16 @@ def run_variant(adapter: Path, rows: list, options: dict) -> dict:
 
     options = dict(options)
     checks = options.pop("checks", False)
-    generator = SQLGenerator(adapter=str(adapter), **options)
+    merge = options.pop("merge", None)
+    if merge:  # what `sqlora merge` writes for a QLoRA adapter, in this dtype
+        import torch
+
+        from sqlora.models.loading import load_merged_qlora, load_tokenizer
+
+        model = load_merged_qlora(None, str(adapter), "cpu", getattr(torch, merge))
+        generator = SQLGenerator.from_model(model, load_tokenizer(None), "article", **options)
+    else:
+        generator = SQLGenerator(adapter=str(adapter), **options)
     started = time.perf_counter()
     report = evaluate(rows, generator, SHARED / "spider" / "database", progress=False, execution_checks=checks)
     agg = report.aggregates

@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 HOLDOUT=flight_4,student_assessment,medicine_enzyme_interaction,storm_record,products_for_hire,store_1,hr_1,music_2
 DATA=../shared/data
 SQLORA=.venv/bin/sqlora
-DECODE=${DECODE:-"--no-repair"}  # greedy; the tuned model runs on its 4-bit base (its sqlora.json says quantized)
+DECODE=${DECODE:-""}  # greedy + name repair; the tuned model runs on its 4-bit base (its sqlora.json says quantized)
 CONFIG=${CONFIG:-bench/headline.yaml}  # e.g. CONFIG=bench/headline_qkvo.yaml RUN=runs/headline_qkvo
 RUN=${RUN:-runs/headline}
 OUT=${OUT:-bench/results/headline}  # report prefix: ${OUT}_sqlcc.json, ${OUT}_spider.json and their folders
@@ -24,10 +24,15 @@ $SQLORA eval --data $DATA/sql-create-context/train.jsonl --db-dir $DATA/spider/d
   --json "${OUT}_sqlcc.json" --report-dir "${OUT}_sqlcc"
 
 # 1b) the tuned model with execution-guided selection among 4 beam candidates (bench/decoding.py: +5 EX on
-#     the validation databases at ~2.5x the latency)
+#     the validation databases at ~2.7x the latency, with or without name repair)
 $SQLORA eval --data $DATA/sql-create-context/train.jsonl --db-dir $DATA/spider/database \
   --holdout-dbs $HOLDOUT --limit "${LIMIT_SQLCC:-100}" --seed 0 --adapter "$RUN" $DECODE --candidates 4 \
   --json "${OUT}_sqlcc_beam4.json"
+
+# 1c) the tuned model as it writes, without name repair (what the repair adds)
+$SQLORA eval --data $DATA/sql-create-context/train.jsonl --db-dir $DATA/spider/database \
+  --holdout-dbs $HOLDOUT --limit "${LIMIT_SQLCC:-100}" --seed 0 --adapter "$RUN" --no-repair \
+  --json "${OUT}_sqlcc_no_repair.json"
 
 # 2) the same databases' Spider questions with the full database schema as context
 $SQLORA eval --data $DATA/spider --holdout-dbs $HOLDOUT --limit "${LIMIT_SPIDER:-40}" --seed 0 \

@@ -41,6 +41,20 @@ def nf4_config(device: str | None = None):
     )
 
 
+def load_merged_qlora(name: str | None, adapter: str, device: str = "cpu", dtype: torch.dtype | None = None):
+    """A QLoRA adapter folded into the NF4 weights it was trained against, dequantized to ``dtype``.
+
+    The result computes what was trained (not the adapter on the original weights) with plain float layers:
+    no per-call dequantization and no adapter matmuls.
+    """
+    from peft import PeftModel
+
+    model = load_model(name, quantize=True, device=device, dtype=dtype).dequantize()
+    if dtype is not None:
+        model.to(dtype)
+    return PeftModel.from_pretrained(model, adapter).merge_and_unload().eval()
+
+
 @torch.no_grad()
 def release_checkpoint_map(model) -> None:
     """Copy the float tensors a 4-bit model still shares with its memory-mapped checkpoint into its own memory.

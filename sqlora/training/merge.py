@@ -19,17 +19,17 @@ def merge_adapter(adapter: str | Path, output: str | Path, base_model: str | Non
     """
     from peft import PeftModel
 
-    from sqlora.models.loading import load_model, load_tokenizer
+    from sqlora.models.loading import load_merged_qlora, load_model, load_tokenizer
 
     adapter = Path(adapter)
     meta_path = adapter / "sqlora.json"
     meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
     base = base_model or meta.get("base_model")
-    quantized = bool(meta.get("quantized", False))
-    model = load_model(base, quantize=quantized, device="cpu", dtype=torch.float32)
-    if quantized:
-        model = model.dequantize()
-    merged = PeftModel.from_pretrained(model, str(adapter)).merge_and_unload()
+    if meta.get("quantized", False):
+        merged = load_merged_qlora(base, str(adapter), "cpu", torch.float32)
+    else:
+        model = load_model(base, device="cpu", dtype=torch.float32)
+        merged = PeftModel.from_pretrained(model, str(adapter)).merge_and_unload()
     output = Path(output)
     merged.save_pretrained(output, safe_serialization=True)
     load_tokenizer(base).save_pretrained(output)
