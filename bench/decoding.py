@@ -48,10 +48,13 @@ def run_variant(adapter: Path, rows: list, options: dict) -> dict:
     if merge:  # what `sqlora merge` writes for a QLoRA adapter, in this dtype
         import torch
 
+        from sqlora.inference.generator import adapter_metadata
         from sqlora.models.loading import load_merged_qlora, load_tokenizer
 
-        model = load_merged_qlora(None, str(adapter), "cpu", getattr(torch, merge))
-        generator = SQLGenerator.from_model(model, load_tokenizer(None), "article", **options)
+        meta = adapter_metadata(str(adapter))
+        model = load_merged_qlora(meta.get("base_model"), str(adapter), "cpu", getattr(torch, merge))
+        tokenizer = load_tokenizer(meta.get("base_model"))
+        generator = SQLGenerator.from_model(model, tokenizer, meta.get("prompt_style", "article"), **options)
     else:
         generator = SQLGenerator(adapter=str(adapter), **options)
     started = time.perf_counter()
