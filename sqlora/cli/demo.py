@@ -35,6 +35,7 @@ def demo(
     output: Path = typer.Option(Path("runs/demo"), help="Run directory."),  # noqa: B008
     steps: int = typer.Option(40, help="Optimizer steps (batch 4 x grad-accum 4 each)."),
     eval_rows: int = typer.Option(24, help="Held-out rows evaluated for each model."),
+    model: str | None = typer.Option(None, help="Base model (hub id or folder); default: the embedded SmolLM2."),
 ) -> None:
     """Fine-tune the embedded model briefly, compare base vs tuned on unseen databases, answer a question."""
     from sqlora.data.loaders import load_examples
@@ -46,11 +47,12 @@ def demo(
 
     if not data.exists() or not db_dir.is_dir():
         fail(f"demo data not found ({data}, {db_dir}); run from the repository root next to ../shared/data")
-    console.print(Panel("sqlora demo: QLoRA fine-tuning of the embedded SmolLM2-135M-Instruct, offline"))
-    console.print(f"1/4 embedded model ready at {embedded_model_dir()}")
+    console.print(Panel(f"sqlora demo: QLoRA fine-tuning of {model or 'the embedded SmolLM2-135M-Instruct'}"))
+    console.print(f"1/4 base model ready at {model or embedded_model_dir()}")
 
     console.print(f"2/4 fine-tuning for {steps} steps on {data} (held-out databases excluded)")
     config = TrainConfig(
+        model=model,
         data=str(data),
         holdout_dbs=HOLDOUT_DBS,
         max_steps=steps,
@@ -73,7 +75,7 @@ def demo(
     console.print(f"3/4 evaluating base vs fine-tuned on {len(rows)} rows of unseen databases (real SQLite)")
     reports = {}
     for label, adapter in (("base", None), ("tuned", config.output)):
-        generator = SQLGenerator(adapter=adapter)
+        generator = SQLGenerator(model=model, adapter=adapter)
         reports[label] = evaluate(rows, generator, db_dir, label=label).to_dict()
         del generator
         gc.collect()
