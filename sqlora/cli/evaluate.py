@@ -21,6 +21,13 @@ def _generator(model: str | None, adapter: str | None, prompt_style: str | None,
 def evaluate_command(
     data: str = typer.Option(..., "--data", help="Anything `sqlora data stats` reads: a Spider folder, a .jsonl ..."),
     db_dir: str | None = typer.Option(None, "--db-dir", help="Folder of <db_id>/<db_id>.sqlite databases."),
+    spider_schema: str = typer.Option(
+        "full",
+        "--spider-schema",
+        help="Spider folders: each question's context is its database's 'full' schema, or only the tables the"
+        " 'question' is about (schema linking by its words and the foreign keys), or 'gold' (the tables and"
+        " columns the gold query uses: leaks part of the answer, for reference only).",
+    ),
     model: str | None = typer.Option(None, "--model", "-m", help="Base model (default: embedded SmolLM2)."),
     adapter: str | None = typer.Option(None, "--adapter", "-a", help="A trained LoRA adapter directory."),
     compare: bool = typer.Option(False, "--compare", help="Evaluate the base model and model+adapter."),
@@ -56,7 +63,7 @@ def evaluate_command(
     if compare and not adapter:
         fail("--compare needs --adapter (it evaluates the base model and the model with the adapter)")
     try:
-        loaded = load_examples(data, db_dir=db_dir)
+        loaded = load_examples(data, db_dir=db_dir, spider_schema=spider_schema)
     except DataError as err:
         fail(str(err))
     holdout = holdout_dbs.split(",") if holdout_dbs else None
@@ -78,6 +85,7 @@ def evaluate_command(
         options["repair"] = repair
         generator = _generator(run_model, run_adapter, style, options)
         info = {"model": generator.model_name or "embedded", "adapter": run_adapter, "data": data}
+        info["spider_schema"] = spider_schema
         info.update(prompt_style=generator.prompt_style, candidates=candidates, repair=repair)
         report = evaluate(
             examples, generator, db_dir, batch_size, timeout, testsuite_k, seed or 0, label=label, meta=info

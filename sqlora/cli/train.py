@@ -16,7 +16,9 @@ def train(
         None, "--data", "-d", help="Training data: file, Spider folder or hub id (repeat to combine sources)."
     ),
     spider_schema: str | None = typer.Option(
-        None, help="Spider folders: 'full' database schemas or 'gold' (pruned to the gold query's tables/columns)."
+        None,
+        help="Spider folders: 'full' database schemas, 'gold' (pruned to the gold query's tables/columns) or"
+        " 'question' (pruned to the tables the question names).",
     ),
     config: Path | None = typer.Option(None, "--config", "-c", help="YAML config; flags override it."),  # noqa: B008
     output: str | None = typer.Option(None, "--output", "-o", help="Run directory (adapter, logs, checkpoints)."),

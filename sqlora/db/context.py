@@ -20,40 +20,14 @@ from typing import TYPE_CHECKING
 from sqlglot import exp
 
 from sqlora.db import names
+from sqlora.sql.linking import table_score, words
 from sqlora.sql.schema import Table, render_create_tables
 
 if TYPE_CHECKING:
     from sqlora.db.connect import Database
 
 DEFAULT_MAX_TABLES = 8
-_STOPWORDS = frozenset(
-    {
-        "a", "an", "the", "of", "in", "on", "for", "to", "and", "or", "by", "with", "what", "which", "who",
-        "whom", "whose", "how", "many", "much", "is", "are", "was", "were", "be", "been", "do", "does", "did",
-        "list", "show", "give", "find", "return", "all", "each", "every", "that", "this", "those", "these",
-        "there", "their", "its", "from", "as", "at", "than", "me", "number", "count", "total", "average", "per",
-        "name", "names"
-    }
-)  # fmt: skip
 _SKIP_TYPES = ("BLOB", "BYTEA", "BINARY", "IMAGE", "GEOMETRY")
-
-
-def words(text: str) -> set[str]:
-    """Lower-case word stems of a question or an identifier (snake_case and camelCase split)."""
-    text = re.sub(r"([a-z])([A-Z])", r"\1 \2", text)
-    out = set()
-    for word in re.split(r"[^A-Za-z0-9]+", text.lower()):
-        if len(word) < 2 or word in _STOPWORDS:
-            continue
-        out.add(_stem(word))
-    return out
-
-
-def _stem(word: str) -> str:
-    for suffix in ("ies", "es", "s"):
-        if word.endswith(suffix) and len(word) > len(suffix) + 2:
-            return word[: -len(suffix)] + ("y" if suffix == "ies" else "")
-    return word
 
 
 def relevant_tables(db: Database, question: str, max_tables: int = DEFAULT_MAX_TABLES) -> list[Table]:
@@ -62,11 +36,7 @@ def relevant_tables(db: Database, question: str, max_tables: int = DEFAULT_MAX_T
     if len(tables) <= max_tables:
         return tables
     asked = words(question)
-    scores = {}
-    for table in tables:
-        score = 3 * len(asked & words(table.name))
-        score += sum(1 for col in table.column_names if asked & words(col))
-        scores[table.name] = score
+    scores = {table.name: table_score(asked, table) for table in tables}
     ranked = sorted((t for t in tables if scores[t.name] > 0), key=lambda t: -scores[t.name])
     chosen = [t.name for t in ranked[: max(1, max_tables // 2)]] or [tables[0].name]
     neighbours = {}

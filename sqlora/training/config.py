@@ -33,7 +33,7 @@ class TrainConfig:
 
     # data
     data: str | list[str] = ""  # one source or several (files, Spider folders, hub ids)
-    spider_schema: str = "full"  # Spider folders: full schema per database, or "gold": pruned to the gold query
+    spider_schema: str = "full"  # Spider folders: full schema, "gold" (pruned to the gold query) or "question"
     eval_data: str | None = None
     db_dir: str | None = None
     holdout_dbs: list[str] = field(default_factory=list)
