@@ -63,7 +63,7 @@ def question_pruned_tables(question: str, tables: Sequence[Table], links: Sequen
     that share a word; the best two are kept, with a table that joins them (foreign keys) when they are not
     linked directly. With no word in common the whole schema is returned: pruning then would only guess.
     Columns are kept whole: pruning them by the question's words kept every column the gold query needs in
-    only 42 % of validation questions (``bench/schema_linking.py``).
+    only 35 % of validation questions (``bench/schema_linking.py``).
     """
     asked = words(question)
     scores = {t.name: table_score(asked, t) for t in tables}
