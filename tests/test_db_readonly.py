@@ -58,13 +58,14 @@ def test_schema_context_with_sample_values(climbing):
 def test_schema_context_pruned_by_question(spider_dir):
     with Database(spider_sqlite(spider_dir, "college_2")) as db:
         assert len(db.tables()) == 11
-        pruned = parse_schema(db.schema_context(question="How many students are in each department?", max_tables=3))
-        names = [t.name for t in pruned]
-        assert len(names) == 3 and {"student", "department"} <= set(names)
-        default = parse_schema(db.schema_context(question="Which instructors teach in the Taylor building?"))
-        assert len(default) == 8 and {"instructor", "teaches"} <= {t.name for t in default}
-    with Database(spider_sqlite(spider_dir, "climbing")) as small:  # small schemas are never pruned
-        assert len(parse_schema(small.schema_context(question="mountains?"))) == 2
+        pruned = parse_schema(db.schema_context(question="How many students are in each department?"))
+        assert {t.name for t in pruned} == {"student", "department"}  # linked directly by a foreign key
+        taught = parse_schema(db.schema_context(question="Which instructors teach in the Taylor building?"))
+        assert {"instructor", "teaches"} <= {t.name for t in taught} and len(taught) <= 3
+        whole = {t.name: t.column_names for t in db.tables()}
+        assert all(whole[t.name] == t.column_names for t in taught)  # tables are kept whole
+    with Database(spider_sqlite(spider_dir, "climbing")) as small:
+        assert len(parse_schema(small.schema_context(question="mountains?"))) == 2  # climber has Mountain_ID
 
 
 def test_execute_readonly_result(climbing):

@@ -70,13 +70,12 @@ def schema_command(
     db: str = typer.Option(..., "--db", help=DB_HELP),
     schema: str | None = typer.Option(None, "--schema", help="Schema / namespace (PostgreSQL, DuckDB)."),
     sample_values: int = typer.Option(0, "--sample-values", "-n", help="Frequent values per column to add."),
-    question: str | None = typer.Option(None, "--question", "-q", help="Keep only the tables relevant to it."),
-    max_tables: int | None = typer.Option(None, "--max-tables", help="Table budget when pruning (default 8)."),
+    question: str | None = typer.Option(None, "--question", "-q", help="Keep only the tables it is about."),
 ) -> None:
     """Print the schema context a model gets for this database."""
     database = _open(db, schema)
     with database:
-        typer.echo(database.schema_context(sample_values=sample_values, question=question, max_tables=max_tables))
+        typer.echo(database.schema_context(sample_values=sample_values, question=question))
 
 
 @app.command("query")

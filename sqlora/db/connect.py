@@ -228,13 +228,11 @@ class Database:
             pass
         return [[c for c in cols if c] for cols in found if cols]
 
-    def schema_context(
-        self, sample_values: int = 0, question: str | None = None, max_tables: int | None = None
-    ) -> str:
-        """Compact CREATE TABLE context (see :mod:`sqlora.db.context`)."""
+    def schema_context(self, sample_values: int = 0, question: str | None = None) -> str:
+        """Compact CREATE TABLE context, cut to the tables ``question`` is about (see :mod:`sqlora.db.context`)."""
         from sqlora.db.context import schema_context
 
-        return schema_context(self, sample_values=sample_values, question=question, max_tables=max_tables)
+        return schema_context(self, sample_values=sample_values, question=question)
 
 
 def _sqlite_order(db: Database) -> list[Table]:

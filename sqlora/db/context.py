@@ -7,9 +7,8 @@ a second section follows, one SQL comment line per table listing up to N frequen
     CREATE TABLE singer (Singer_ID INTEGER, Name TEXT, Country TEXT)
     -- singer: Name 'Joe Sharp', 'Timbaland'; Country 'United States', 'France'
 
-With a ``question`` on a schema of more than ``max_tables`` tables (default 8), only the tables that
-share the most words with the question (table names weigh more than column names) are kept, plus the
-tables linked to them by foreign keys, up to ``max_tables``, in their original order.
+With a ``question``, only the tables it is about are kept (schema linking: the two tables sharing the most
+words with it, and a table joining them by foreign keys; :mod:`sqlora.sql.linking`), in their original order.
 """
 
 from __future__ import annotations
@@ -20,38 +19,24 @@ from typing import TYPE_CHECKING
 from sqlglot import exp
 
 from sqlora.db import names
-from sqlora.sql.linking import table_score, words
+from sqlora.sql.linking import Link, question_pruned_tables
 from sqlora.sql.schema import Table, render_create_tables
 
 if TYPE_CHECKING:
     from sqlora.db.connect import Database
 
-DEFAULT_MAX_TABLES = 8
 _SKIP_TYPES = ("BLOB", "BYTEA", "BINARY", "IMAGE", "GEOMETRY")
 
 
-def relevant_tables(db: Database, question: str, max_tables: int = DEFAULT_MAX_TABLES) -> list[Table]:
-    """The tables most related to ``question`` (lexical overlap, then foreign-key neighbours)."""
-    tables = db.tables()
-    if len(tables) <= max_tables:
-        return tables
-    asked = words(question)
-    scores = {table.name: table_score(asked, table) for table in tables}
-    ranked = sorted((t for t in tables if scores[t.name] > 0), key=lambda t: -scores[t.name])
-    chosen = [t.name for t in ranked[: max(1, max_tables // 2)]] or [tables[0].name]
-    neighbours = {}
-    for fk in db.foreign_keys():
-        neighbours.setdefault(fk.table, []).append(fk.ref_table)
-        neighbours.setdefault(fk.ref_table, []).append(fk.table)
-    for name in list(chosen):
-        for other in sorted(set(neighbours.get(name, [])), key=lambda n: -scores.get(n, 0)):
-            if len(chosen) < max_tables and other not in chosen:
-                chosen.append(other)
-    for table in ranked:
-        if len(chosen) < max_tables and table.name not in chosen:
-            chosen.append(table.name)
-    keep = set(chosen)
-    return [t for t in tables if t.name in keep]
+def question_tables(db: Database, question: str) -> list[Table]:
+    """The tables ``question`` is about (:func:`sqlora.sql.linking.question_pruned_tables`, with the database's
+    declared foreign keys)."""
+    links = [
+        Link(fk.table, column, fk.ref_table, ref)
+        for fk in db.foreign_keys()
+        for column, ref in zip(fk.columns, fk.ref_columns or fk.columns, strict=False)
+    ]
+    return question_pruned_tables(question, db.tables(), links)
 
 
 def column_samples(db: Database, table: Table, n: int, text_len: int = 30) -> dict[str, list]:
@@ -95,13 +80,9 @@ def _literal(value: object) -> str:
     return "'" + str(value).replace("'", "''").replace("\n", " ") + "'"
 
 
-def schema_context(
-    db: Database, sample_values: int = 0, question: str | None = None, max_tables: int | None = None
-) -> str:
+def schema_context(db: Database, sample_values: int = 0, question: str | None = None) -> str:
     """CREATE TABLE context for ``db``; see the module docstring for the format."""
-    tables = db.tables()
-    if question or max_tables:
-        tables = relevant_tables(db, question or "", max_tables or DEFAULT_MAX_TABLES)
+    tables = question_tables(db, question) if question else db.tables()
     text = render_create_tables(tables)
     if sample_values <= 0:
         return text

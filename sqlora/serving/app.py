@@ -53,8 +53,6 @@ class ServeSettings:
     max_body_bytes: int = 64 * 1024
     max_rows: int = 1000
     timeout_s: float = 10.0
-    prune_chars: int = 6000
-    max_tables: int = 8
     candidates: int = 1  # > 1: beam candidates, chosen by running them on the database (execution-guided)
 
 
@@ -155,10 +153,9 @@ class ServerState:
         return self._context
 
     def context_for(self, question: str) -> str:
-        """The database's schema context, pruned to the question's tables when it is large."""
-        context = self.full_context()
-        if len(context) > self.settings.prune_chars:
-            context = self.database.schema_context(question=question, max_tables=self.settings.max_tables)
+        """The database's schema context cut to the tables the question is about (schema linking: on Spider
+        questions the tuned headline model went from 2.5 to 17.5 % EX with it, docs/evaluation.md)."""
+        context = self.database.schema_context(question=question)
         with self._contexts_lock:  # request threads call this concurrently
             self._database_contexts[context] = None
             while len(self._database_contexts) > 1024:
