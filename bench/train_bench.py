@@ -25,13 +25,16 @@ RESULTS = ROOT / "bench" / "results" / "train_bench.json"
 VARIANTS = {
     "a_article_plain": "(a) article recipe, plain way: HF Trainer + PEFT + bnb NF4, pad to 512, grad checkpointing",
     "b_sqlora": "(b) sqlora train defaults (NF4 QLoRA, length-grouped, logits only on answer tokens)",
-    "sqlora_fp32_lora": "sqlora train --no-quantize (fp32 LoRA)",
+    "sqlora_fp32_lora": "sqlora train --no-quantize --mixed-precision no (fp32 LoRA)",
     "c_plain_fp32_lora": "(c) plain PyTorch fp32 LoRA loop, length-grouped batches, full logits",
 }
 LEVERS = {
     "lever_no_length_grouping": "sqlora defaults without length grouping",
     "lever_grad_checkpointing": "sqlora defaults with gradient checkpointing on",
-    "lever_bf16_autocast": "sqlora defaults with bf16 autocast (CPU AVX512-BF16)",
+    "lever_fp32_compute": "sqlora defaults in fp32 (no bf16 autocast, which is the default on AVX512-BF16 CPUs)",
+    "lever_fp32_frozen_weights": "sqlora defaults with fp32 frozen weights (fp32 residual stream under bf16)",
+    "lever_no_pad_multiple": "sqlora defaults padding to the longest row, not a multiple of 16 tokens",
+    "lever_no_heap_trim": "sqlora defaults without malloc_trim before each micro-batch",
     "lever_glibc_heap_default": "sqlora defaults, but glibc keeps freed activation memory (no mallopt)",
     "lever_micro_batch_1": "sqlora defaults as batch 1 x grad-accum 16 (same 16 rows per optimizer step)",
 }
@@ -154,19 +157,26 @@ def run_variant(name: str, examples: int) -> dict:
     elif name == "c_plain_fp32_lora":
         result = run_plain_lora(examples)
     elif name == "sqlora_fp32_lora":
-        result = run_sqlora(examples, quantize=False)
+        result = run_sqlora(examples, quantize=False, mixed_precision="no")
     elif name == "lever_no_length_grouping":
         result = run_sqlora(examples, length_grouping=False)
     elif name == "lever_grad_checkpointing":
         result = run_sqlora(examples, gradient_checkpointing="on")
     elif name == "lever_micro_batch_1":
         result = run_sqlora(examples, batch_size=1, grad_accum=16)
-    elif name == "lever_bf16_autocast":
-        result = run_sqlora(examples, mixed_precision="bf16")
-    elif name == "lever_glibc_heap_default":
-        import sqlora.training.loop
+    elif name == "lever_fp32_compute":
+        result = run_sqlora(examples, mixed_precision="no")
+    elif name.startswith("lever_"):
+        import sqlora.training.loop as loop
 
-        sqlora.training.loop.return_freed_memory_to_os = lambda: False
+        if name == "lever_glibc_heap_default":
+            loop.return_freed_memory_to_os = lambda: False
+        elif name == "lever_no_heap_trim":
+            loop.trim_heap = lambda: None
+        elif name == "lever_no_pad_multiple":
+            loop.PAD_MULTIPLE = 1
+        elif name == "lever_fp32_frozen_weights":
+            loop.frozen_weights_to_bf16 = lambda model: None
         result = run_sqlora(examples)
     else:
         result = run_sqlora(examples)

@@ -110,6 +110,18 @@ def test_collate_pads_right_and_masks(tokenizer) -> None:
     assert (batch["input_ids"][0, n:] == tokenizer.pad_token_id).all()
 
 
+def test_collate_rounds_width_up_to_a_multiple(tokenizer) -> None:
+    features = encode_example(EXAMPLE, tokenizer)
+    plain = collate([features], tokenizer.pad_token_id)
+    bucketed = collate([features], tokenizer.pad_token_id, multiple=16)
+    width = bucketed["input_ids"].shape[1]
+    assert width % 16 == 0 and len(features) <= width < len(features) + 16
+    n = len(features)
+    assert torch.equal(bucketed["input_ids"][:, :n], plain["input_ids"])
+    assert int(bucketed["attention_mask"].sum()) == n  # real tokens unchanged
+    assert (bucketed["labels"][:, n:] == IGNORE).all() and (bucketed["weights"][:, n:] == 0).all()
+
+
 # ---------------------------------------------------------------- the loss
 
 
@@ -301,3 +313,35 @@ def test_training_data_from_several_sources_with_gold_pruned_spider(tokenizer, s
     assert only_cc.counts["train_rows"] < both.counts["train_rows"] < only_cc.counts["train_rows"] + len(spider_rows)
     assert both.counts["too_long"] == 0  # gold-pruned contexts are short
     assert config.data_sources == [str(sql_create_context_path), str(spider_dir)]
+
+
+# ---------------------------------------------------------------- bf16 training
+
+
+def test_bf16_training_keeps_frozen_weights_in_bf16_and_lora_in_fp32(tiny_model_dir, tokenizer) -> None:
+    """Under bf16 the residual stream is bf16 (half the saved activations); gradients still reach every adapter."""
+    from peft.helpers import disable_input_dtype_casting
+
+    from sqlora.training.loop import build_model
+    from sqlora.training.loss import AnswerLoss
+
+    config = TrainConfig(model=str(tiny_model_dir), data="unused", output="unused")
+    batch = collate([encode_example(EXAMPLE, tokenizer)], tokenizer.pad_token_id, multiple=16)
+    losses = {}
+    for precision in ("no", "bf16"):
+        torch.manual_seed(0)
+        model = build_model(config, "cpu", precision)
+        frozen = {p.dtype for p in model.parameters() if not p.requires_grad and p.is_floating_point()}
+        trainable = {p.dtype for p in model.parameters() if p.requires_grad}
+        assert trainable == {torch.float32}
+        assert frozen == ({torch.bfloat16} if precision == "bf16" else {torch.float32})
+        with (
+            torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"),
+            disable_input_dtype_casting(model, active=precision == "bf16"),
+        ):
+            loss, _ = AnswerLoss(model)(**batch)
+        loss.backward()
+        lora_b = [p for n, p in model.named_parameters() if "lora_B" in n]
+        assert lora_b and all(p.grad is not None and p.grad.abs().sum() > 0 for p in lora_b)
+        losses[precision] = float(loss.detach())
+    assert losses["bf16"] == pytest.approx(losses["no"], rel=0.02)

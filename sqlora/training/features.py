@@ -101,9 +101,9 @@ def encode_example(
     )
 
 
-def collate(batch: list[Features], pad_id: int) -> dict[str, torch.Tensor]:
-    """Right-pad a batch to its longest member (length grouping keeps the waste small)."""
-    width = max(len(f) for f in batch)
+def collate(batch: list[Features], pad_id: int, multiple: int = 1) -> dict[str, torch.Tensor]:
+    """Right-pad a batch to its longest member, rounded up to ``multiple`` (length grouping keeps the waste small)."""
+    width = -(-max(len(f) for f in batch) // multiple) * multiple
     ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
     labels = torch.full((len(batch), width), IGNORE, dtype=torch.long)
     weights = torch.zeros((len(batch), width), dtype=torch.float32)

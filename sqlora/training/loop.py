@@ -21,10 +21,13 @@ from sqlora.training.checkpoint import list_checkpoints, load_checkpoint, restor
 from sqlora.training.config import TrainConfig
 from sqlora.training.features import Features, collate, encode_example
 from sqlora.training.loss import AnswerLoss
-from sqlora.training.memory import peak_memory_bytes, return_freed_memory_to_os
+from sqlora.training.memory import peak_memory_bytes, return_freed_memory_to_os, trim_heap
 from sqlora.training.progress import RunLogger
 
 ADAPTER_META = "sqlora.json"
+# Batches are padded to a multiple of this many tokens: oneDNN and the allocators keep state per tensor
+# shape, so one shape per sequence length makes the resident size climb all run (bench/train_bench.py).
+PAD_MULTIPLE = 16
 
 
 class PreparedData(NamedTuple):
@@ -56,8 +59,8 @@ def prepare_data(config: TrainConfig, tokenizer) -> PreparedData:
     return PreparedData(train, valid, counts, valid_rows)
 
 
-def build_model(config: TrainConfig, device: str):
-    """The base model (4-bit NF4 unless --no-quantize) with fresh LoRA adapters."""
+def build_model(config: TrainConfig, device: str, precision: str = "no"):
+    """The base model (4-bit NF4 unless --no-quantize) with fresh LoRA adapters, trained in ``precision``."""
     from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
 
     from sqlora.models.loading import load_model
@@ -85,8 +88,22 @@ def build_model(config: TrainConfig, device: str):
         task_type="CAUSAL_LM",
     )
     model = get_peft_model(model, lora)
+    if precision == "bf16":
+        frozen_weights_to_bf16(model)
     model.train()
     return model
+
+
+def frozen_weights_to_bf16(model) -> None:
+    """Keep the frozen float weights (embeddings, norms) in bf16, so the residual stream and the activations
+    saved for backward are bf16 rather than fp32 (half the memory).
+
+    prepare_model_for_kbit_training upcasts them to fp32 because fp16 overflows; bf16 has fp32's range.
+    The LoRA weights stay fp32 for the optimizer.
+    """
+    for parameter in model.parameters():
+        if not parameter.requires_grad and parameter.dtype == torch.float32:
+            parameter.data = parameter.data.to(torch.bfloat16)
 
 
 def cpu_supports_bf16() -> bool:
@@ -112,7 +129,7 @@ def evaluate_loss(loss_model, features: list[Features], batch_size: int, pad_id:
     total, weight = 0.0, 0
     for start in range(0, len(features), batch_size):
         batch = features[start : start + batch_size]
-        tensors = {k: v.to(device) for k, v in collate(batch, pad_id).items()}
+        tensors = {k: v.to(device) for k, v in collate(batch, pad_id, PAD_MULTIPLE).items()}
         loss, tokens = loss_model(**tensors)
         total += float(loss) * int(tokens)
         weight += int(tokens)
@@ -139,6 +156,7 @@ def execution_accuracy_sample(model, tokenizer, rows: list[Example], prompt_styl
 def run_training(config: TrainConfig) -> dict:
     """Fine-tune per ``config``; writes the adapter, resolved config and summary.json to config.output."""
     from accelerate import Accelerator
+    from peft.helpers import disable_input_dtype_casting
     from transformers import get_linear_schedule_with_warmup
 
     from sqlora.models.loading import load_tokenizer
@@ -170,7 +188,8 @@ def run_training(config: TrainConfig) -> dict:
     total_steps = config.max_steps or math.ceil(steps_per_epoch * config.epochs)
 
     device = "cuda" if device_kind == "cuda" else "cpu"
-    model = build_model(config, f"cuda:{accelerator.local_process_index}" if device == "cuda" else "cpu")
+    precision = accelerator.mixed_precision
+    model = build_model(config, f"cuda:{accelerator.local_process_index}" if device == "cuda" else "cpu", precision)
     loss_model = AnswerLoss(model)
     optimizer = torch.optim.AdamW(
         [p for p in model.parameters() if p.requires_grad], lr=config.learning_rate, weight_decay=config.weight_decay
@@ -207,8 +226,11 @@ def run_training(config: TrainConfig) -> dict:
         while state["batch"] < usable and state["step"] < total_steps:
             for micro in range(config.grad_accum):
                 batch = [train_set[i] for i in plan[state["batch"] + micro]]
-                tensors = {k: v.to(accelerator.device) for k, v in collate(batch, pad_id).items()}
-                with accelerator.autocast():
+                tensors = {k: v.to(accelerator.device) for k, v in collate(batch, pad_id, PAD_MULTIPLE).items()}
+                if device == "cpu":
+                    trim_heap()
+                # Under autocast, LoRA layers need not copy their input to fp32 (nor keep an fp32 dropout mask).
+                with accelerator.autocast(), disable_input_dtype_casting(model, active=precision != "no"):
                     loss, _ = loss_model(**tensors)
                 accelerator.backward(loss / config.grad_accum)
                 window_loss += float(loss.detach()) / config.grad_accum

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import resource
 
 import torch
@@ -20,6 +21,22 @@ def peak_memory_bytes(device: str) -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
+@functools.cache
+def _libc():
+    name = ctypes.util.find_library("c")
+    try:
+        return ctypes.CDLL(name) if name else None
+    except OSError:
+        return None
+
+
+def trim_heap() -> None:
+    """Give the pages that freed small tensors leave scattered in glibc's heap back to the OS (malloc_trim)."""
+    trim = getattr(_libc(), "malloc_trim", None)
+    if trim is not None:
+        trim(0)
+
+
 def return_freed_memory_to_os() -> bool:
     """Serve large CPU tensors from their own mappings, so that freeing them gives the memory back.
 
@@ -27,12 +44,7 @@ def return_freed_memory_to_os() -> bool:
     the heap and the resident size climbs (bench/train_bench.py measures it). Buffers over 1 MiB get
     an mmap of their own instead. Returns False where glibc's ``mallopt`` is not available.
     """
-    name = ctypes.util.find_library("c")
-    try:
-        libc = ctypes.CDLL(name) if name else None
-        mallopt = libc.mallopt if libc else None
-    except (OSError, AttributeError):
-        return False
+    mallopt = getattr(_libc(), "mallopt", None)
     if mallopt is None:
         return False
     return bool(mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES)) and bool(mallopt(_M_TRIM_THRESHOLD, 0))
