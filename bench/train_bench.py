@@ -186,6 +186,16 @@ def run_variant(name: str, examples: int) -> dict:
     return result
 
 
+def median_run(runs: list[dict]) -> dict:
+    """The run with the median speed, with every run's speed and peak memory alongside."""
+    ordered = sorted(runs, key=lambda r: r["tokens_per_s"])
+    result = dict(ordered[(len(ordered) - 1) // 2])
+    if len(runs) > 1:
+        result["tokens_per_s_runs"] = [r["tokens_per_s"] for r in runs]
+        result["peak_memory_bytes_runs"] = [r["peak_memory_bytes"] for r in runs]
+    return result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--variant", help="run one variant in this process and print its JSON")
@@ -193,6 +203,7 @@ def main() -> None:
     parser.add_argument("--plain-examples", type=int, default=32, help="rows for the slow variant (a)")
     parser.add_argument("--levers", action="store_true", help="also measure each efficiency lever")
     parser.add_argument("--only", nargs="*", help="extra variants/levers to run besides (a), (b) and (c)")
+    parser.add_argument("--repeats", type=int, default=1, help="rounds over all variants; the median run is kept")
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args()
     if args.variant:
@@ -209,21 +220,24 @@ def main() -> None:
         if unknown:
             raise SystemExit(f"unknown variants: {', '.join(sorted(unknown))}")
         names = ["a_article_plain", "b_sqlora", "c_plain_fp32_lora", *args.only]
-    results = {}
-    for name in names:
-        examples = args.plain_examples if name == "a_article_plain" else args.examples
-        console.log(f"running {name} on {examples} rows ...")
-        proc = subprocess.run(
-            [sys.executable, __file__, "--variant", name, "--examples", str(examples)],
-            capture_output=True,
-            text=True,
-            cwd=ROOT,
-        )
-        if proc.returncode != 0:
-            console.print(proc.stderr[-3000:])
-            raise SystemExit(f"variant {name} failed")
-        results[name] = json.loads(proc.stdout.strip().splitlines()[-1])
-        results[name]["description"] = {**VARIANTS, **LEVERS}[name]
+    runs: dict[str, list[dict]] = {name: [] for name in names}
+    for round_index in range(args.repeats):  # rounds interleave the variants, so a noisy minute hits them all
+        for name in names:
+            examples = args.plain_examples if name == "a_article_plain" else args.examples
+            console.log(f"round {round_index + 1}/{args.repeats}: running {name} on {examples} rows ...")
+            proc = subprocess.run(
+                [sys.executable, __file__, "--variant", name, "--examples", str(examples)],
+                capture_output=True,
+                text=True,
+                cwd=ROOT,
+            )
+            if proc.returncode != 0:
+                console.print(proc.stderr[-3000:])
+                raise SystemExit(f"variant {name} failed")
+            runs[name].append(json.loads(proc.stdout.strip().splitlines()[-1]))
+    results = {name: median_run(name_runs) for name, name_runs in runs.items()}
+    for name, result in results.items():
+        result["description"] = {**VARIANTS, **LEVERS}[name]
 
     a, b, c = results["a_article_plain"], results["b_sqlora"], results["c_plain_fp32_lora"]
     targets = {
