@@ -3,7 +3,7 @@
 # Held-out databases are the demo's (sqlora/cli/demo.py HOLDOUT_DBS, picked by hash of the name); the recipe
 # and why it differs from the article's defaults is in bench/headline.yaml. Decoding settings were chosen by
 # bench/decoding.py on the run's own validation databases, not on these rows.
-# Writes bench/results/headline_*.json, *.md and plots. About an hour of training + 15 min evaluation on 2 cores.
+# Writes bench/results/headline_*.json, *.md and plots. About an hour of training + 25 min evaluation on 2 cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 HOLDOUT=flight_4,student_assessment,medicine_enzyme_interaction,storm_record,products_for_hire,store_1,hr_1,music_2
@@ -43,3 +43,6 @@ $SQLORA eval --data $DATA/spider --holdout-dbs $HOLDOUT --limit "${LIMIT_SPIDER:
 #     bench/schema_linking.py on the validation databases: EX unchanged, valid SQL up, 1.6x faster)
 $SQLORA eval --data $DATA/spider --spider-schema question --holdout-dbs $HOLDOUT --limit "${LIMIT_SPIDER:-40}" \
   --seed 0 --adapter "$RUN" --compare $DECODE --json "${OUT}_spider_linked.json"
+
+# 3) latency with and without the stop rules, base and tuned (what the article's "3x faster" compares)
+.venv/bin/python bench/latency.py --adapter "$RUN" --output "${OUT}_latency.json"
