@@ -20,6 +20,7 @@ import json
 import time
 from pathlib import Path
 
+from eval_summary import summarize
 from validation_rows import validation_rows
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -59,15 +60,7 @@ def run_variant(adapter: Path, rows: list, options: dict) -> dict:
         generator = SQLGenerator(adapter=str(adapter), **options)
     started = time.perf_counter()
     report = evaluate(rows, generator, SHARED / "spider" / "database", progress=False, execution_checks=checks)
-    agg = report.aggregates
-    return {
-        "n": agg["n"],
-        "ex": agg["ex"],
-        "valid_rate": agg["valid_rate"],
-        "latency_s_mean": agg["latency_s"]["mean"],
-        "mean_generated_tokens": agg["mean_generated_tokens"],
-        "wall_s": round(time.perf_counter() - started, 1),
-    }
+    return summarize(report.aggregates, started)
 
 
 def main() -> None:

@@ -19,6 +19,8 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
+from eval_summary import summarize
+
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
 RESULTS = ROOT / "bench" / "results" / "latency.json"
@@ -49,16 +51,7 @@ def measure(generator, rows: list, stop_rules: bool) -> dict:
     started = time.perf_counter()
     with nullcontext() if stop_rules else eos_only():
         report = evaluate(rows, generator, SHARED / "spider" / "database", progress=False)
-    agg = report.aggregates
-    return {
-        "n": agg["n"],
-        "ex": agg["ex"],
-        "valid_rate": agg["valid_rate"],
-        "latency_s_mean": agg["latency_s"]["mean"],
-        "latency_s_p90": agg["latency_s"]["p90"],
-        "mean_generated_tokens": agg["mean_generated_tokens"],
-        "wall_s": round(time.perf_counter() - started, 1),
-    }
+    return summarize(report.aggregates, started)
 
 
 def main() -> None:
