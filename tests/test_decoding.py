@@ -2,6 +2,7 @@
 
 import json
 
+import pytest
 import torch
 
 from sqlora.inference.generator import SQLGenerator
@@ -16,7 +17,7 @@ LOOP = "SELECT T1.name FROM customers AS T1 " + " ".join(
 
 def test_runaway_detects_loops_with_changing_aliases_and_literal_repeats():
     assert is_runaway(LOOP)
-    assert is_runaway('SELECT a FROM t WHERE ' + " OR ".join(['a = "Solveig"'] * 6))
+    assert is_runaway("SELECT a FROM t WHERE " + " OR ".join(['a = "Solveig"'] * 6))
     assert not is_runaway("SELECT T1.name FROM customers AS T1 JOIN orders AS T2 ON T1.id = T2.customer_id")
 
 
@@ -67,8 +68,9 @@ class ScriptedCandidates(SQLGenerator):
 
 def test_first_valid_beam_candidate_replaces_an_invalid_greedy_answer():
     schema = "CREATE TABLE head (age INTEGER, name TEXT)"
-    generator = ScriptedCandidates("SELECT salary FROM head", ["SELECT wage FROM head", "SELECT name FROM head",
-                                                             "SELECT age FROM head"])
+    generator = ScriptedCandidates(
+        "SELECT salary FROM head", ["SELECT wage FROM head", "SELECT name FROM head", "SELECT age FROM head"]
+    )
     [result] = generator.generate_batch([("q", schema)])
     assert result.sql == "SELECT name FROM head" and result.valid and result.repaired
     assert result.generated_tokens == 5 + 3 * 5 and generator.calls == [1, 3]
@@ -84,7 +86,12 @@ def test_name_repair_fixes_greedy_answers_and_beams_without_another_model_call()
     generator = ScriptedCandidates("SELECT nme FROM head", ["SELECT name FROM head"])
     generator.repair = True
     [result] = generator.generate_batch([("q", schema)])
-    assert result.sql == "SELECT name FROM head" and result.valid and result.repaired and result.raw == "SELECT nme FROM head"
+    assert (
+        result.sql == "SELECT name FROM head"
+        and result.valid
+        and result.repaired
+        and result.raw == "SELECT nme FROM head"
+    )
     assert generator.calls == [1]  # repaired in place: no beams needed
 
     generator = ScriptedCandidates("SELECT salary FROM head", ["SELECT wage FROM head", "SELECT name FROM head"])
@@ -96,8 +103,9 @@ def test_name_repair_fixes_greedy_answers_and_beams_without_another_model_call()
 def test_check_rejection_picks_the_first_beam_that_passes_or_keeps_the_valid_answer():
     schema = "CREATE TABLE head (age INTEGER, name TEXT)"
     refuse_age = lambda sql: "returned no rows" if "age" in sql else None  # noqa: E731
-    generator = ScriptedCandidates("SELECT age FROM head", ["SELECT wage FROM head", "SELECT age FROM head",
-                                                            "SELECT name FROM head"])
+    generator = ScriptedCandidates(
+        "SELECT age FROM head", ["SELECT wage FROM head", "SELECT age FROM head", "SELECT name FROM head"]
+    )
     [result] = generator.generate_batch([("q", schema)], [refuse_age])
     assert result.sql == "SELECT name FROM head" and result.rejected is None and generator.calls == [1, 3]
 
@@ -132,3 +140,34 @@ def test_qlora_adapter_runs_on_its_4bit_base_and_lora_adapter_is_merged(tiny_mod
     merged = SQLGenerator(adapter=str(adapter), device="cpu").model
     assert not any("lora_A" in name for name, _ in merged.named_modules())  # folded into the weights
     assert not any(isinstance(m, bnb.nn.Linear4bit) for m in merged.modules())
+
+
+def test_qlora_adapter_in_a_float_precision_is_folded_into_its_dequantized_nf4_weights(tiny_model_dir, tmp_path):
+    import bitsandbytes as bnb
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    base = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    adapter = tmp_path / "adapter"
+    lora = LoraConfig(r=4, target_modules=["q_proj", "v_proj"], init_lora_weights=False)  # a nonzero update
+    get_peft_model(base, lora).save_pretrained(adapter)
+    meta = {"base_model": str(tiny_model_dir), "prompt_style": "article", "quantized": True}
+    (adapter / "sqlora.json").write_text(json.dumps(meta))
+    ids = torch.tensor([[1, 5, 9, 14, 3]])
+
+    on_4bit = SQLGenerator(adapter=str(adapter), device="cpu")
+    folded = SQLGenerator(adapter=str(adapter), device="cpu", precision="fp32")
+    on_original = SQLGenerator(model=str(tiny_model_dir), adapter=None, device="cpu", precision="fp32")
+    assert (on_4bit.precision, folded.precision, on_original.precision) == ("nf4", "fp32", "fp32")
+    assert not any(isinstance(m, bnb.nn.Linear4bit) for m in folded.model.modules())
+    assert not any("lora_A" in name for name, _ in folded.model.named_modules())
+    with torch.no_grad():
+        expected = on_4bit.model(ids).logits
+        assert torch.allclose(folded.model(ids).logits, expected, atol=1e-2)  # what was trained (bnb: bf16 kernels)
+        assert not torch.allclose(on_original.model(ids).logits, expected, atol=1e-2)
+
+    bf16 = SQLGenerator(adapter=str(adapter), device="cpu", precision="bf16")
+    assert bf16.model.dtype == torch.bfloat16 and bf16.precision == "bf16"
+    with pytest.raises(ValueError, match="unknown precision"):
+        SQLGenerator(adapter=str(adapter), device="cpu", precision="int3")

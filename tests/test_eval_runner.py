@@ -198,12 +198,15 @@ def test_cli_compare_writes_one_report(sql_create_context_path, tiny_model_dir, 
             "--candidates",
             "2",
             "--no-repair",
+            "--precision",
+            "bf16",
         ]
     )
     assert result.exit_code == 0, result.output
     data = json.loads(out.read_text())
     assert set(data) == {"base", "tuned", "comparison"}
     assert data["tuned"]["candidates"] == 2 and data["tuned"]["repair"] is False
+    assert data["base"]["precision"] == data["tuned"]["precision"] == "bf16"
     assert data["base"]["adapter"] is None and data["tuned"]["adapter"] == str(adapter)
     assert data["base"]["methods"] == {"testsuite": 2}  # no --db-dir: generated databases
     assert {"ex_delta", "em_delta", "speedup", "ex_delta_by_hardness"} <= set(data["comparison"])
@@ -215,6 +218,8 @@ def test_cli_rejects_bad_options(tmp_path):
     result = _cli(["eval", "--data", str(tmp_path / "missing.jsonl")])
     assert result.exit_code == 2
     assert _cli(["eval", "--data", "x", "--compare"]).exit_code == 2
+    bad_precision = _cli(["eval", "--data", "x", "--precision", "int3"])
+    assert bad_precision.exit_code == 2 and "unknown --precision" in bad_precision.output
 
 
 @pytest.mark.real_model

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from sqlora.cli.app import app, console, fail
+from sqlora.cli.app import app, check_precision, console, fail, precision_option
 
 
 def _generator(model: str | None, adapter: str | None, prompt_style: str | None, options: dict):
@@ -51,6 +51,7 @@ def evaluate_command(
     repair: bool = typer.Option(
         True, "--repair/--no-repair", help="Rename table/column names the schema lacks to its closest names."
     ),
+    precision: str | None = precision_option(),
 ) -> None:
     """Score a model on a dataset: EX on real databases (or generated test suites), EM, valid SQL, latency."""
     from sqlora.data.loaders import DataError, load_examples
@@ -60,6 +61,7 @@ def evaluate_command(
 
     if prompt_style not in (None, "article", "chat"):
         fail(f"unknown --prompt-style '{prompt_style}' (use article or chat)")
+    check_precision(precision)
     if compare and not adapter:
         fail("--compare needs --adapter (it evaluates the base model and the model with the adapter)")
     try:
@@ -82,11 +84,12 @@ def evaluate_command(
     reports: dict[str, dict] = {}
     for label, run_model, run_adapter in runs:
         options = {"batch_size": batch_size, "max_new_tokens": max_new_tokens, "candidates": candidates}
-        options["repair"] = repair
+        options.update(repair=repair, precision=precision)
         generator = _generator(run_model, run_adapter, style, options)
         info = {"model": generator.model_name or "embedded", "adapter": run_adapter, "data": data}
         info["spider_schema"] = spider_schema
         info.update(prompt_style=generator.prompt_style, candidates=candidates, repair=repair)
+        info["precision"] = generator.precision
         report = evaluate(
             examples, generator, db_dir, batch_size, timeout, testsuite_k, seed or 0, label=label, meta=info
         )

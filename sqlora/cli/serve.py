@@ -7,7 +7,7 @@ import os
 
 import typer
 
-from sqlora.cli.app import app, console, fail
+from sqlora.cli.app import app, check_precision, console, fail, precision_option
 
 BACKENDS = ("hf", "vllm")
 
@@ -31,6 +31,7 @@ def build_generator(
     max_new_tokens: int = 160,
     max_batch: int = 8,
     candidates: int = 1,
+    precision: str | None = None,
 ):
     """The generator the server batches onto: a local model, or a vLLM server's."""
     if backend == "vllm":
@@ -54,6 +55,7 @@ def build_generator(
         max_new_tokens=max_new_tokens,
         batch_size=max_batch,
         candidates=candidates,
+        precision=precision,
     )
 
 
@@ -81,6 +83,7 @@ def serve(
         help="With --db: for answers that fail or return no rows there, beam-search this many and keep the first"
         " that runs and returns rows (execution-guided; hf backend).",
     ),
+    precision: str | None = precision_option(),
     log_level: str = typer.Option("info", "--log-level", help="uvicorn log level."),
 ) -> None:
     """Serve questions -> SQL over HTTP (API docs at /docs, a web page at /), batching concurrent requests."""
@@ -92,6 +95,7 @@ def serve(
         fail("--max-new-tokens must be at least 1")
     if max_rows < 1 or timeout_s <= 0:
         fail("--max-rows and --timeout must be positive")
+    check_precision(precision)
     if backend not in BACKENDS:
         fail(f"--backend must be one of {', '.join(BACKENDS)}, got '{backend}'")
     if backend == "vllm" and not vllm_url:
@@ -113,12 +117,22 @@ def serve(
     console.print(f"loading the {backend} generator…")
     try:
         generator = build_generator(
-            backend, model, adapter, vllm_url, vllm_model, prompt_style, max_new_tokens, max_batch, candidates
+            backend,
+            model,
+            adapter,
+            vllm_url,
+            vllm_model,
+            prompt_style,
+            max_new_tokens,
+            max_batch,
+            candidates,
+            precision,
         )
     except Exception as err:  # noqa: BLE001
         fail(f"cannot load the generator: {err}")
     settings = ServeSettings(
         candidates=candidates,
+        precision=precision,
         model=model,
         adapter=adapter,
         backend=backend,

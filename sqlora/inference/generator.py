@@ -14,7 +14,13 @@ from transformers import StoppingCriteriaList
 
 from sqlora.inference.stopping import RunawayStop
 from sqlora.inference.validation import repair_identifiers, validate_sql
-from sqlora.models.loading import default_device, load_model, load_tokenizer
+from sqlora.models.loading import (
+    PRECISIONS,
+    default_device,
+    inference_precision,
+    load_for_inference,
+    load_tokenizer,
+)
 from sqlora.prompts.extraction import extract_sql
 from sqlora.prompts.templates import render_prompt
 
@@ -58,7 +64,7 @@ class SQLGenerator:
         model: str | None = None,
         adapter: str | None = None,
         prompt_style: str | None = None,
-        quantize: bool | None = None,
+        precision: str | None = None,
         device: str | None = None,
         max_new_tokens: int = 160,
         batch_size: int = 8,
@@ -71,9 +77,9 @@ class SQLGenerator:
         self.device = device or default_device()
         self.tokenizer = load_tokenizer(self.model_name)
         self.tokenizer.padding_side = "left"
-        if quantize is None:  # a QLoRA adapter runs on the 4-bit base it was trained on (bench/decoding.py)
-            quantize = bool(meta.get("quantized", False))
-        self.model = load_model(self.model_name, quantize=quantize, device=self.device, adapter=adapter)
+        qlora = bool(meta.get("quantized", False))
+        self.precision = inference_precision(precision, bool(adapter) and qlora, self.device)
+        self.model = load_for_inference(self.model_name, adapter, qlora, self.precision, self.device)
         self.prompt_style = prompt_style or meta.get("prompt_style") or "chat"
         self.max_new_tokens = max_new_tokens
         self.batch_size = batch_size
@@ -85,6 +91,8 @@ class SQLGenerator:
         """A generator around an already-loaded model (e.g. the one being trained)."""
         generator = cls.__new__(cls)
         generator.model_name, generator.adapter, generator.device = None, None, str(model.device)
+        names = {dtype: name for name, dtype in PRECISIONS.items()}
+        generator.precision = "nf4" if getattr(model, "is_loaded_in_4bit", False) else names.get(model.dtype)
         generator.model, generator.tokenizer, generator.prompt_style = model, tokenizer, prompt_style
         tokenizer.padding_side = "left"
         generator.max_new_tokens = options.get("max_new_tokens", 160)

@@ -9,6 +9,8 @@ import torch
 from sqlora.models.embedded import EMBEDDED_MODEL_NAME, embedded_model_dir
 
 EMBEDDED_ALIASES = {"embedded", EMBEDDED_MODEL_NAME.lower(), "huggingfacetb/" + EMBEDDED_MODEL_NAME.lower()}
+PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+"""Full-precision dtypes a model can decode in; ``nf4`` (4-bit base weights) is the other choice."""
 
 
 def resolve_model(name: str | None) -> str:
@@ -53,6 +55,32 @@ def load_merged_qlora(name: str | None, adapter: str, device: str = "cpu", dtype
     if dtype is not None:
         model.to(dtype)
     return PeftModel.from_pretrained(model, adapter).merge_and_unload().eval()
+
+
+def inference_precision(precision: str | None, qlora_adapter: bool, device: str | None = None) -> str:
+    """``precision`` checked, or the default: ``nf4`` for a QLoRA adapter, else the device's compute dtype."""
+    if precision is None:
+        if qlora_adapter:
+            return "nf4"
+        dtype = compute_dtype(device)
+        return next(name for name, candidate in PRECISIONS.items() if candidate == dtype)
+    if precision != "nf4" and precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r}: use nf4, {', '.join(PRECISIONS)}")
+    return precision
+
+
+def load_for_inference(name: str | None, adapter: str | None, qlora: bool, precision: str, device: str):
+    """The model a generator decodes with, in ``precision`` (see :func:`inference_precision`).
+
+    ``nf4`` keeps 4-bit base weights (an adapter stays a separate LoRA layer): the least memory. A float
+    precision gives plain float layers with any adapter folded in: a QLoRA adapter (``qlora``) into its
+    dequantized NF4 weights (what it was trained against), a LoRA adapter into the original weights.
+    """
+    if precision == "nf4":
+        return load_model(name, quantize=True, device=device, adapter=adapter)
+    if adapter and qlora:
+        return load_merged_qlora(name, adapter, device, PRECISIONS[precision])
+    return load_model(name, device=device, dtype=PRECISIONS[precision], adapter=adapter)
 
 
 @torch.no_grad()

@@ -54,6 +54,7 @@ class ServeSettings:
     max_rows: int = 1000
     timeout_s: float = 10.0
     candidates: int = 1  # > 1: beam candidates, chosen by running them on the database (execution-guided)
+    precision: str | None = None  # nf4/fp32/bf16/fp16 (None: the generator's default)
 
 
 def default_generator_factory(settings: ServeSettings) -> Callable[[], Any]:
@@ -62,7 +63,12 @@ def default_generator_factory(settings: ServeSettings) -> Callable[[], Any]:
     def build() -> Any:
         from sqlora.inference.generator import SQLGenerator
 
-        return SQLGenerator.shared(model=settings.model, adapter=settings.adapter, candidates=settings.candidates)
+        return SQLGenerator.shared(
+            model=settings.model,
+            adapter=settings.adapter,
+            candidates=settings.candidates,
+            precision=settings.precision,
+        )
 
     return build
 
