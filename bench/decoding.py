@@ -5,11 +5,12 @@
 Rows come from the adapter's own validation databases (split off by `sqlora train`, never trained
 on, and not the headline's held-out test databases), in sql-create-context format, scored by EX on
 the real Spider databases. Variants: greedy only; + the first valid of 4 beam-search candidates (both with the
-adapter merged into full-precision weights); greedy on the 4-bit base the adapter was trained on; + name repair
-(wrong table/column names renamed to the schema's closest, no model call); on the 4-bit base, the first of 4
-beams that compiles against the schema, or that also runs without error and returns rows on the real database
-(execution-guided), without and with name repair; the adapter folded into the dequantized NF4 weights (what
-`sqlora merge` writes) in fp32 and in bf16.
+adapter merged into the original full-precision weights); greedy on the 4-bit base the adapter was trained on;
++ name repair (wrong table/column names renamed to the schema's closest, no model call); on the 4-bit base, the
+first of 4 beams that compiles against the schema, or that also runs without error and returns rows on the real
+database (execution-guided), without and with name repair, and with 8 beams; the adapter folded into the
+dequantized NF4 weights (``--precision fp32/bf16``, what `sqlora merge` writes) alone and in bf16 with name repair
+and 4 or 8 execution-guided beams.
 Writes bench/results/decoding.json (or --output) and prints a table, one row per variant as it finishes.
 """
 
@@ -26,34 +27,35 @@ from validation_rows import validation_rows
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
 RESULTS = ROOT / "bench" / "results" / "decoding.json"
-VARIANTS = {
-    "greedy": {"repair": False, "candidates": 1, "quantize": False},
-    "greedy+beam4": {"repair": False, "candidates": 4, "quantize": False, "checks": False},
-    "greedy, NF4 base (as trained)": {"repair": False, "candidates": 1, "quantize": True},
-    "NF4 + name repair": {"repair": True, "candidates": 1, "quantize": True},
-    "NF4 + beam4, schema check": {"repair": False, "candidates": 4, "quantize": True, "checks": False},
-    "NF4 + beam4, execution-guided": {"repair": False, "candidates": 4, "quantize": True, "checks": True},
-    "NF4 + name repair + beam4, exec-guided": {"repair": True, "candidates": 4, "quantize": True, "checks": True},
-    "merged into dequantized NF4, fp32": {"repair": False, "candidates": 1, "merge": "float32"},
-    "merged into dequantized NF4, bf16": {"repair": False, "candidates": 1, "merge": "bfloat16"},
+VARIANTS = {  # precision "original": the adapter merged into the original fp32 weights (not what it trained on)
+    "greedy": {"repair": False, "candidates": 1, "precision": "original"},
+    "greedy+beam4": {"repair": False, "candidates": 4, "precision": "original", "checks": False},
+    "greedy, NF4 base (as trained)": {"repair": False, "candidates": 1, "precision": "nf4"},
+    "NF4 + name repair": {"repair": True, "candidates": 1, "precision": "nf4"},
+    "NF4 + beam4, schema check": {"repair": False, "candidates": 4, "precision": "nf4", "checks": False},
+    "NF4 + beam4, execution-guided": {"repair": False, "candidates": 4, "precision": "nf4", "checks": True},
+    "NF4 + name repair + beam4, exec-guided": {"repair": True, "candidates": 4, "precision": "nf4", "checks": True},
+    "NF4 + name repair + beam8, exec-guided": {"repair": True, "candidates": 8, "precision": "nf4", "checks": True},
+    "merged into dequantized NF4, fp32": {"repair": False, "candidates": 1, "precision": "fp32"},
+    "merged into dequantized NF4, bf16": {"repair": False, "candidates": 1, "precision": "bf16"},
+    "bf16 + name repair": {"repair": True, "candidates": 1, "precision": "bf16"},
+    "bf16 + name repair + beam4, exec-guided": {"repair": True, "candidates": 4, "precision": "bf16", "checks": True},
+    "bf16 + name repair + beam8, exec-guided": {"repair": True, "candidates": 8, "precision": "bf16", "checks": True},
 }
 
 
 def run_variant(adapter: Path, rows: list, options: dict) -> dict:
     from sqlora.evaluation.runner import evaluate
-    from sqlora.inference.generator import SQLGenerator
+    from sqlora.inference.generator import SQLGenerator, adapter_metadata
 
     options = dict(options)
     checks = options.pop("checks", False)
-    merge = options.pop("merge", None)
-    if merge:  # what `sqlora merge` writes for a QLoRA adapter, in this dtype
-        import torch
-
-        from sqlora.inference.generator import adapter_metadata
-        from sqlora.models.loading import load_merged_qlora, load_tokenizer
+    if options["precision"] == "original":  # folding a QLoRA adapter into weights it never saw
+        from sqlora.models.loading import load_model, load_tokenizer
 
         meta = adapter_metadata(str(adapter))
-        model = load_merged_qlora(meta.get("base_model"), str(adapter), "cpu", getattr(torch, merge))
+        options.pop("precision")
+        model = load_model(meta.get("base_model"), device="cpu", adapter=str(adapter))
         tokenizer = load_tokenizer(meta.get("base_model"))
         generator = SQLGenerator.from_model(model, tokenizer, meta.get("prompt_style", "article"), **options)
     else:

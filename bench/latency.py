@@ -1,4 +1,4 @@
-"""Where the article's "3x faster inference" comes from: base vs tuned latency with and without stop rules.
+"""Where the article's "3x faster inference" comes from: base vs tuned latency, by stopping rule and precision.
 
     python bench/latency.py --adapter runs/headline
 
@@ -7,8 +7,12 @@ fine-tuned one that learned to stop after the query. sqlora's generator stops ev
 first statement (``;``, a blank line, a closing code fence) and when a row starts to loop, which also makes the
 base model fast. This measures both models both ways on the headline's held-out sql-create-context rows (same
 selection as `bench/headline.sh`: the demo's 8 held-out databases, seed 0, first 100 rows), greedy, name repair on,
-batch 8, EX on the real Spider databases. "EOS only" turns off the stop strings and the runaway stop and
-nothing else. Writes bench/results/latency.json (or --output) and prints a table.
+EX on the real Spider databases. "EOS only" turns off the stop strings and the runaway stop and nothing else.
+
+Precision: by default the tuned model decodes on its 4-bit base (``nf4``) and the base model in fp32; the same
+comparison is also made with both models in fp32 and both in bf16 (the QLoRA adapter folded into its dequantized
+NF4 weights), and one question at a time (batch 1: the latency a single user sees; batch 8 is what the
+evaluations use, latency = batch time / 8). Writes bench/results/latency.json (or --output) and prints a table.
 """
 
 from __future__ import annotations
@@ -42,15 +46,43 @@ def eos_only():
         generator_module.STOP_STRINGS, generator_module.StoppingCriteriaList = saved
 
 
-def measure(generator, rows: list, stop_rules: bool) -> dict:
+def measure(generator, rows: list, stop_rules: bool, batch_size: int) -> dict:
     from contextlib import nullcontext
 
     from sqlora.evaluation.runner import evaluate
 
     started = time.perf_counter()
     with nullcontext() if stop_rules else eos_only():
-        report = evaluate(rows, generator, SHARED / "spider" / "database", progress=False)
+        report = evaluate(rows, generator, SHARED / "spider" / "database", batch_size, progress=False)
     return summarize(report.aggregates, started)
+
+
+# name: (model, precision, sqlora stop rules, batch size); grouped by (model, precision) so each loads once
+VARIANTS = {
+    "base fp32, stop rules, batch 8": ("base", "fp32", True, 8),
+    "base fp32, EOS only, batch 8": ("base", "fp32", False, 8),
+    "base fp32, EOS only, batch 1": ("base", "fp32", False, 1),
+    "base bf16, EOS only, batch 8": ("base", "bf16", False, 8),
+    "tuned nf4, stop rules, batch 8": ("tuned", "nf4", True, 8),
+    "tuned nf4, EOS only, batch 8": ("tuned", "nf4", False, 8),
+    "tuned fp32, EOS only, batch 8": ("tuned", "fp32", False, 8),
+    "tuned fp32, EOS only, batch 1": ("tuned", "fp32", False, 1),
+    "tuned bf16, EOS only, batch 8": ("tuned", "bf16", False, 8),
+}
+# comparison: (base variant, tuned variant)
+RATIOS = {
+    "sqlora defaults (base fp32, tuned nf4), stop rules": (
+        "base fp32, stop rules, batch 8",
+        "tuned nf4, stop rules, batch 8",
+    ),
+    "sqlora defaults (base fp32, tuned nf4), EOS only": (
+        "base fp32, EOS only, batch 8",
+        "tuned nf4, EOS only, batch 8",
+    ),
+    "both fp32, EOS only, batch 8": ("base fp32, EOS only, batch 8", "tuned fp32, EOS only, batch 8"),
+    "both fp32, EOS only, batch 1": ("base fp32, EOS only, batch 1", "tuned fp32, EOS only, batch 1"),
+    "both bf16, EOS only, batch 8": ("base bf16, EOS only, batch 8", "tuned bf16, EOS only, batch 8"),
+}
 
 
 def main() -> None:
@@ -67,28 +99,29 @@ def main() -> None:
 
     sqlcc = load_examples(SHARED / "sql-create-context" / "train.jsonl", db_dir=SHARED / "spider" / "database")
     rows = select_examples(sqlcc.examples, args.rows, 0, HOLDOUT_DBS)
-    models = {
-        "base": lambda: SQLGenerator(prompt_style="article"),
-        "tuned": lambda: SQLGenerator(adapter=str(args.adapter)),
+    build = {
+        "base": lambda precision: SQLGenerator(prompt_style="article", precision=precision),
+        "tuned": lambda precision: SQLGenerator(adapter=str(args.adapter), precision=precision),
     }
-    print(f"{'model':<6} {'stopping':<22} {'EX':>6} {'valid':>6} {'latency s':>10} {'tokens':>7}", flush=True)
+    print(f"{'variant':<32} {'EX':>6} {'valid':>6} {'latency s':>10} {'tokens':>7}", flush=True)
     results: dict[str, dict] = {}
-    for label, build in models.items():
-        generator = build()
-        for stop_rules, mode in ((True, "sqlora stop rules"), (False, "EOS only")):
-            r = results[f"{label}, {mode}"] = measure(generator, rows, stop_rules)
-            print(
-                f"{label:<6} {mode:<22} {r['ex']:>6.1%} {r['valid_rate']:>6.1%} {r['latency_s_mean']:>10.2f}"
-                f" {r['mean_generated_tokens']:>7.1f}",
-                flush=True,
-            )
-        del generator
+    loaded, generator = None, None
+    for name, (model, precision, stop_rules, batch_size) in VARIANTS.items():
+        if loaded != (model, precision):
+            del generator
+            generator, loaded = build[model](precision), (model, precision)
+        r = results[name] = measure(generator, rows, stop_rules, batch_size)
+        print(
+            f"{name:<32} {r['ex']:>6.1%} {r['valid_rate']:>6.1%} {r['latency_s_mean']:>10.2f}"
+            f" {r['mean_generated_tokens']:>7.1f}",
+            flush=True,
+        )
     ratios = {
-        mode: results[f"base, {mode}"]["latency_s_mean"] / results[f"tuned, {mode}"]["latency_s_mean"]
-        for mode in ("sqlora stop rules", "EOS only")
+        label: results[base]["latency_s_mean"] / results[tuned]["latency_s_mean"]
+        for label, (base, tuned) in RATIOS.items()
     }
-    for name, ratio in ratios.items():
-        print(f"base / tuned latency, {name}: {ratio:.2f}x")
+    for label, ratio in ratios.items():
+        print(f"base / tuned latency, {label}: {ratio:.2f}x")
     args.output.parent.mkdir(parents=True, exist_ok=True)
     payload = {"adapter": str(args.adapter), "rows": len(rows), "variants": results, "base_over_tuned": ratios}
     args.output.write_text(json.dumps(payload, indent=2))
