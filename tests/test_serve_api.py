@@ -473,6 +473,7 @@ def test_vllm_errors_are_clear(fake_vllm, tiny_model_dir):
         (["--backend", "tgi"], "--backend"),
         (["--port", "0"], "--port"),
         (["--max-batch", "0"], "--max-batch"),
+        (["--precision", "int3"], "unknown --precision"),
         (["--db", "nosuchdb://x"], "cannot open database"),
     ],
 )
