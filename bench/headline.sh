@@ -29,6 +29,12 @@ $SQLORA eval --data $DATA/sql-create-context/train.jsonl --db-dir $DATA/spider/d
   --holdout-dbs $HOLDOUT --limit "${LIMIT_SQLCC:-100}" --seed 0 --adapter "$RUN" $DECODE --candidates 4 \
   --json "${OUT}_sqlcc_beam4.json"
 
+# 1d) bf16 (adapter folded into its dequantized NF4 weights) with 8 execution-guided beams (bench/decoding.py,
+#     session 8, validation databases: 61.7 % vs 56.7 % for nf4 + 4 beams, 60 rows)
+$SQLORA eval --data $DATA/sql-create-context/train.jsonl --db-dir $DATA/spider/database \
+  --holdout-dbs $HOLDOUT --limit "${LIMIT_SQLCC:-100}" --seed 0 --adapter "$RUN" --precision bf16 --candidates 8 \
+  --json "${OUT}_sqlcc_bf16_beam8.json"
+
 # 1c) the tuned model as it writes, without name repair (what the repair adds)
 $SQLORA eval --data $DATA/sql-create-context/train.jsonl --db-dir $DATA/spider/database \
   --holdout-dbs $HOLDOUT --limit "${LIMIT_SQLCC:-100}" --seed 0 --adapter "$RUN" --no-repair \
