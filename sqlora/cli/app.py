@@ -31,7 +31,7 @@ def precision_option():
 
 def check_precision(precision: str | None) -> None:
     """Fail clearly on a precision the loader does not know."""
-    from sqlora.models.loading import PRECISIONS
+    from sqlora.models.loading import PRECISION_NAMES
 
-    if precision is not None and precision != "nf4" and precision not in PRECISIONS:
-        fail(f"unknown --precision '{precision}' (use nf4, {', '.join(PRECISIONS)})")
+    if precision is not None and precision not in PRECISION_NAMES:
+        fail(f"unknown --precision '{precision}' (use {', '.join(PRECISION_NAMES)})")

@@ -15,11 +15,11 @@ from transformers import StoppingCriteriaList
 from sqlora.inference.stopping import RunawayStop
 from sqlora.inference.validation import repair_identifiers, validate_sql
 from sqlora.models.loading import (
-    PRECISIONS,
     default_device,
     inference_precision,
     load_for_inference,
     load_tokenizer,
+    precision_name,
 )
 from sqlora.prompts.extraction import extract_sql
 from sqlora.prompts.templates import render_prompt
@@ -91,8 +91,8 @@ class SQLGenerator:
         """A generator around an already-loaded model (e.g. the one being trained)."""
         generator = cls.__new__(cls)
         generator.model_name, generator.adapter, generator.device = None, None, str(model.device)
-        names = {dtype: name for name, dtype in PRECISIONS.items()}
-        generator.precision = "nf4" if getattr(model, "is_loaded_in_4bit", False) else names.get(model.dtype)
+        in_4bit = getattr(model, "is_loaded_in_4bit", False)
+        generator.precision = "nf4" if in_4bit else precision_name(model.dtype)
         generator.model, generator.tokenizer, generator.prompt_style = model, tokenizer, prompt_style
         tokenizer.padding_side = "left"
         generator.max_new_tokens = options.get("max_new_tokens", 160)

@@ -11,6 +11,12 @@ from sqlora.models.embedded import EMBEDDED_MODEL_NAME, embedded_model_dir
 EMBEDDED_ALIASES = {"embedded", EMBEDDED_MODEL_NAME.lower(), "huggingfacetb/" + EMBEDDED_MODEL_NAME.lower()}
 PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 """Full-precision dtypes a model can decode in; ``nf4`` (4-bit base weights) is the other choice."""
+PRECISION_NAMES = ("nf4", *PRECISIONS)
+
+
+def precision_name(dtype: torch.dtype) -> str | None:
+    """``fp32``/``bf16``/``fp16`` for a torch dtype (None for others)."""
+    return next((name for name, candidate in PRECISIONS.items() if candidate == dtype), None)
 
 
 def resolve_model(name: str | None) -> str:
@@ -60,12 +66,9 @@ def load_merged_qlora(name: str | None, adapter: str, device: str = "cpu", dtype
 def inference_precision(precision: str | None, qlora_adapter: bool, device: str | None = None) -> str:
     """``precision`` checked, or the default: ``nf4`` for a QLoRA adapter, else the device's compute dtype."""
     if precision is None:
-        if qlora_adapter:
-            return "nf4"
-        dtype = compute_dtype(device)
-        return next(name for name, candidate in PRECISIONS.items() if candidate == dtype)
-    if precision != "nf4" and precision not in PRECISIONS:
-        raise ValueError(f"unknown precision {precision!r}: use nf4, {', '.join(PRECISIONS)}")
+        return "nf4" if qlora_adapter else precision_name(compute_dtype(device))
+    if precision not in PRECISION_NAMES:
+        raise ValueError(f"unknown precision {precision!r}: use {', '.join(PRECISION_NAMES)}")
     return precision
 
 
