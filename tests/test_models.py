@@ -31,11 +31,13 @@ def test_tiny_model_loads_in_4bit_nf4_on_cpu(tiny_model_dir):
         assert torch.isfinite(quantized(ids).logits).all()
 
 
-def test_4bit_model_keeps_no_pages_of_its_full_precision_checkpoint(tiny_model_dir):
+def test_4bit_model_keeps_no_pages_of_its_full_precision_checkpoint(tiny_model_dir, tmp_path):
     import gc
+    import shutil
 
-    checkpoint = str(tiny_model_dir / "model.safetensors")
-    quantized = load_model(str(tiny_model_dir), quantize=True, device="cpu")
+    own_dir = shutil.copytree(tiny_model_dir, tmp_path / "tiny")  # no other test's model maps this file
+    checkpoint = str(own_dir / "model.safetensors")
+    quantized = load_model(str(own_dir), quantize=True, device="cpu")
     gc.collect()
     with open("/proc/self/maps") as maps:
         assert checkpoint not in maps.read()  # the memory map of the fp32 weights was released
