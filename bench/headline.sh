@@ -6,9 +6,9 @@
 # Writes bench/results/headline_*.json, *.md and plots. About an hour of training + 25 min evaluation on 2 cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-HOLDOUT=flight_4,student_assessment,medicine_enzyme_interaction,storm_record,products_for_hire,store_1,hr_1,music_2
-DATA=../shared/data
 SQLORA=.venv/bin/sqlora
+HOLDOUT=$(.venv/bin/python -c "from sqlora.cli.demo import HOLDOUT_DBS; print(','.join(HOLDOUT_DBS))")
+DATA=../shared/data
 DECODE=${DECODE:-""}  # greedy + name repair; the tuned model runs on its 4-bit base (its sqlora.json says quantized)
 CONFIG=${CONFIG:-bench/headline.yaml}  # e.g. CONFIG=bench/headline_qkvo.yaml RUN=runs/headline_qkvo
 RUN=${RUN:-runs/headline}

@@ -30,6 +30,10 @@ SCHEMA = (
             "SELECT songname FROM singers WHERE Country = 'france'",
             "SELECT song_name FROM singer WHERE Country = 'france'",
         ),
+        (  # a bare word compared with a column, like no column: it was meant as a value
+            "SELECT song_name FROM singer WHERE country = France AND age > 20",
+            "SELECT song_name FROM singer WHERE country = 'France' AND age > 20",
+        ),
         (
             "SELECT count(*) FROM singer WHERE singer_id IN (SELECT singerid FROM concert WHERE yr = '2014')",
             "SELECT COUNT(*) FROM singer WHERE singer_id IN (SELECT singer_id FROM concert WHERE year = '2014')",
@@ -46,6 +50,8 @@ def test_wrong_names_are_renamed_to_the_schema(wrong, repaired):
     "hopeless",
     [
         "SELECT count(*) FROM singer WHERE nationality = 'France'",  # no column is like it
+        "SELECT song_name FROM singer WHERE France = 1",  # an unknown name compared with a value stays a name
+        "SELECT T1.song_name FROM singer AS T1 WHERE T1.country = T1.France",  # qualified: meant as a column
         "SELECT salary FROM singer",
         "SELECT year FROM singer",  # the column lives in a table the query does not use: no join is invented
         "SELECT FROM singer",  # not a name problem

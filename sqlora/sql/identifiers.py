@@ -4,7 +4,8 @@ Small models often write ``name`` for ``song_name``, ``T1.id`` for a column that
 join column unqualified. SQLite names the first such problem in its error (``no such column: T1.nme``,
 ``no such table: singers``, ``ambiguous column name: id``); :func:`fix_identifier` fixes that one name, on
 the parsed query, with the closest name the schema has. Nothing is invented: a name with no close match in
-the tables the query already uses is left alone (the query stays invalid).
+the tables the query already uses is left alone (the query stays invalid), except a bare word compared with a
+column (``job_id = PU_MAN``), which was meant as a value and is quoted (``job_id = 'PU_MAN'``).
 """
 
 from __future__ import annotations
@@ -82,10 +83,23 @@ def _rename_column(tree: exp.Expression, reference: str, refs: dict[str, Table])
     scope = [by_lower[qualifier.lower()]] if qualifier.lower() in by_lower else list(refs.values())
     replacement = closest_name(name, [c for table in scope for c in table.column_names])
     if replacement is None:
-        return False
+        return not qualifier and _quote_compared_values(columns)
     for column in columns:
         column.set("this", exp.to_identifier(replacement))
     return True
+
+
+def _quote_compared_values(columns: list[exp.Column]) -> bool:
+    """Turn unknown bare names compared with a column (``job_id = PU_MAN``) into string values."""
+    quoted = False
+    for column in columns:
+        comparison = column.parent
+        if isinstance(comparison, (exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE)):
+            other = comparison.expression if comparison.this is column else comparison.this
+            if isinstance(other, exp.Column):
+                column.replace(exp.Literal.string(column.name))
+                quoted = True
+    return quoted
 
 
 def _qualify_ambiguous(tree: exp.Expression, name: str, refs: dict[str, Table]) -> bool:
