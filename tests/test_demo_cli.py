@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from sqlora.cli.demo import HOLDOUT_DBS
 from sqlora.cli.main import app
+from sqlora.training.config import TrainConfig
+
+BENCH = Path(__file__).resolve().parents[1] / "bench"
 
 
 def test_demo_trains_compares_and_answers(tmp_path, tiny_model_dir, sql_create_context_path, spider_dir):
@@ -31,3 +36,9 @@ def test_demo_trains_compares_and_answers(tmp_path, tiny_model_dir, sql_create_c
     assert asked == [row["question"] for row in tuned["examples"]]  # the same rows, side by side
     assert {row["db_id"] for row in base["examples"]} <= set(HOLDOUT_DBS)
     assert (out / "report" / "latency.png").stat().st_size > 0
+
+
+@pytest.mark.parametrize("config", sorted(BENCH.glob("headline*.yaml")), ids=lambda path: path.name)
+def test_headline_configs_hold_out_the_demo_databases(config):
+    """bench/headline.sh evaluates on HOLDOUT_DBS: every headline recipe must keep exactly those out of training."""
+    assert TrainConfig.from_yaml(config).holdout_dbs == HOLDOUT_DBS
