@@ -27,6 +27,7 @@ system:
 
 test: setup system
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/pytest -q
 
 bench: setup

@@ -68,9 +68,7 @@ def recall(tables: list, example) -> bool:
 
     gold = gold_pruned_tables(example.sql, sqlite_tables(example.db_path)) or []
     kept = {t.name.lower(): {c.lower() for c in t.column_names} for t in tables}
-    return all(
-        t.name.lower() in kept and {c.lower() for c in t.column_names} <= kept[t.name.lower()] for t in gold
-    )
+    return all(t.name.lower() in kept and {c.lower() for c in t.column_names} <= kept[t.name.lower()] for t in gold)
 
 
 def main() -> None:

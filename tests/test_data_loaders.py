@@ -128,17 +128,21 @@ def test_deduplicate_keeps_first(spider_dir):
 
 def test_deduplicate_across_sources_ignores_case_spacing_and_context(spider_dir):
     spider = load_examples(spider_dir, spider_schema="gold").examples[:50]
-    restyled = [Example(e.question.upper(), "CREATE TABLE x (y TEXT)", "  ".join(e.sql.split()).lower(), e.db_id)
-                for e in spider]
+    restyled = [
+        Example(e.question.upper(), "CREATE TABLE x (y TEXT)", "  ".join(e.sql.split()).lower(), e.db_id)
+        for e in spider
+    ]
     unique = deduplicate(spider + restyled)
     assert unique == deduplicate(spider)
     assert unique[0] is spider[0]
 
 
 def test_gold_pruned_context_keeps_used_tables_and_columns(spider_dir):
-    tables = [Table("dept", [("id", "INT"), ("name", "TEXT"), ("budget", "REAL")]),
-              Table("head", [("head_id", "INT"), ("dept_id", "INT"), ("age", "INT")]),
-              Table("unused", [("x", "TEXT")])]
+    tables = [
+        Table("dept", [("id", "INT"), ("name", "TEXT"), ("budget", "REAL")]),
+        Table("head", [("head_id", "INT"), ("dept_id", "INT"), ("age", "INT")]),
+        Table("unused", [("x", "TEXT")]),
+    ]
     sql = "SELECT T1.name FROM dept AS T1 JOIN head AS T2 ON T1.id = T2.dept_id WHERE age > 50"
     assert gold_pruned_context(sql, tables) == (
         "CREATE TABLE dept (id INT, name TEXT); CREATE TABLE head (dept_id INT, age INT)"

@@ -34,7 +34,12 @@ def test_tables_and_foreign_keys(climbing):
     assert mountain.column_names == ["Mountain_ID", "Name", "Height", "Prominence", "Range", "Country"]
     assert ("Points", "REAL") in climber.columns
     fk = climbing.foreign_keys()[0]
-    assert (fk.table, fk.columns, fk.ref_table, fk.ref_columns) == ("climber", ("Mountain_ID",), "mountain", ("Mountain_ID",))
+    assert (fk.table, fk.columns, fk.ref_table, fk.ref_columns) == (
+        "climber",
+        ("Mountain_ID",),
+        "mountain",
+        ("Mountain_ID",),
+    )
     assert climbing.primary_key("climber") == ["Climber_ID"]
 
 

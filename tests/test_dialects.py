@@ -132,7 +132,9 @@ def test_transpile_examples():
 
 @pytest.mark.parametrize("dialect", SUPPORTED_DIALECTS)
 def test_every_dialect_transpiles_a_typical_query(dialect):
-    out = transpile("SELECT name, count(*) FROM singer WHERE age > 30 GROUP BY name ORDER BY 2 DESC LIMIT 5", to=dialect)
+    out = transpile(
+        "SELECT name, count(*) FROM singer WHERE age > 30 GROUP BY name ORDER BY 2 DESC LIMIT 5", to=dialect
+    )
     assert out.strip()
 
 

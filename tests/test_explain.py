@@ -22,19 +22,29 @@ def test_the_reference_example():
         ("SELECT count(*) FROM singer", ["Returns the number of rows from table singer."]),
         (
             "SELECT country, count(*) FROM singer GROUP BY country HAVING count(*) > 1 ORDER BY count(*) DESC LIMIT 1",
-            ["country and the number of rows", "grouped by country",
-             "keeping only groups where the number of rows is greater than 1",
-             "sorted by the number of rows from highest to lowest", "showing only the first row."],
+            [
+                "country and the number of rows",
+                "grouped by country",
+                "keeping only groups where the number of rows is greater than 1",
+                "sorted by the number of rows from highest to lowest",
+                "showing only the first row.",
+            ],
         ),
         (
             "SELECT T1.Name, T2.Name FROM climber AS T1 JOIN mountain AS T2 ON T1.Mountain_ID = T2.Mountain_ID",
-            ["climber.Name and mountain.Name", "from table climber joined with table mountain",
-             "(matching climber.Mountain_ID to mountain.Mountain_ID)"],
+            [
+                "climber.Name and mountain.Name",
+                "from table climber joined with table mountain",
+                "(matching climber.Mountain_ID to mountain.Mountain_ID)",
+            ],
         ),
         (
             "SELECT T1.name FROM student AS T1 LEFT JOIN pet AS T2 ON T1.id = T2.sid WHERE T2.sid IS NULL",
-            ["with matching rows of table pet", "including rows of table student without a match",
-             "pet.sid has no value (is NULL)"],
+            [
+                "with matching rows of table pet",
+                "including rows of table student without a match",
+                "pet.sid has no value (is NULL)",
+            ],
         ),
         (
             "SELECT Name FROM mountain WHERE Mountain_ID NOT IN (SELECT Mountain_ID FROM climber)",
@@ -52,8 +62,12 @@ def test_the_reference_example():
         ("SELECT DISTINCT country FROM singer", ["Returns the distinct values of country"]),
         (
             "SELECT name FROM t WHERE name LIKE '%son' OR name LIKE 'Mc%' OR name LIKE '%an%' OR name NOT LIKE 'x_y'",
-            ["name ends with 'son'", "name starts with 'Mc'", "name contains 'an'",
-             "name does not match the pattern 'x_y'"],
+            [
+                "name ends with 'son'",
+                "name starts with 'Mc'",
+                "name contains 'an'",
+                "name does not match the pattern 'x_y'",
+            ],
         ),
         (
             'SELECT name FROM singer WHERE country = "France" AND age BETWEEN 20 AND 30 AND id IN (1, 2, 3)',
@@ -72,8 +86,10 @@ def test_the_reference_example():
         ),
         (
             "WITH top AS (SELECT * FROM climber WHERE Points > 5) SELECT count(*) FROM top",
-            ["Using top (all columns from table climber, keeping rows where Points is greater than 5)",
-             "returns the number of rows from the result top"],
+            [
+                "Using top (all columns from table climber, keeping rows where Points is greater than 5)",
+                "returns the number of rows from the result top",
+            ],
         ),
         ("SELECT name FROM singer ORDER BY name", ["sorted by name alphabetically"]),
         ("SELECT title FROM song ORDER BY release_year DESC", ["sorted by release_year from latest to earliest"]),
@@ -95,8 +111,14 @@ def test_phrases(sql, phrases):
 
 def test_other_dialects_and_determinism():
     sql = "SELECT TOP 3 name FROM head ORDER BY age DESC"
-    assert explain_sql(sql, "tsql") == "Returns name from table head, sorted by age from highest to lowest, showing only the first 3 rows."
-    assert explain_sql("SELECT `name` FROM t WHERE a >= 2", dialect="mysql") == "Returns name from table t, keeping rows where a is at least 2."
+    assert (
+        explain_sql(sql, "tsql")
+        == "Returns name from table head, sorted by age from highest to lowest, showing only the first 3 rows."
+    )
+    assert (
+        explain_sql("SELECT `name` FROM t WHERE a >= 2", dialect="mysql")
+        == "Returns name from table t, keeping rows where a is at least 2."
+    )
     assert len({explain_sql("SELECT a, b FROM t WHERE c < 3") for _ in range(5)}) == 1
 
 
@@ -115,4 +137,7 @@ def test_cli_explain(tmp_path):
 
     result = CliRunner().invoke(app, ["explain", "SELECT name FROM head WHERE age > 56", "--json"])
     assert result.exit_code == 0, result.output
-    assert json.loads(result.stdout)["explanation"] == "Returns name from table head, keeping rows where age is greater than 56."
+    assert (
+        json.loads(result.stdout)["explanation"]
+        == "Returns name from table head, keeping rows where age is greater than 56."
+    )

@@ -43,7 +43,10 @@ def test_specific_pairs_on_climbing(spider_dir):
     assert pairs["What are the names of the climbers whose country is West Germany?"] == (
         "SELECT Name FROM climber WHERE Country = 'West Germany'"
     )  # the most frequent real value
-    assert pairs["How many mountains are there for each range?"] == 'SELECT "Range", COUNT(*) FROM mountain GROUP BY "Range"'
+    assert (
+        pairs["How many mountains are there for each range?"]
+        == 'SELECT "Range", COUNT(*) FROM mountain GROUP BY "Range"'
+    )
     assert pairs["Show the name of each climber and the name of its mountain."] == (
         "SELECT T1.Name, T2.Name FROM climber AS T1 JOIN mountain AS T2 ON T1.Mountain_ID = T2.Mountain_ID"
     )

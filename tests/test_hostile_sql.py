@@ -250,7 +250,9 @@ def test_duckdb_readonly_layer_and_timeout(duck_db):
     assert duck_db.execute_readonly("SELECT count(*) FROM climber").rows == [(10,)]
     started = time.monotonic()
     with pytest.raises(QueryTimeout):
-        duck_db.execute_readonly("SELECT sum(a.range * b.range % 7) FROM range(200000) a, range(200000) b", timeout_s=0.5)
+        duck_db.execute_readonly(
+            "SELECT sum(a.range * b.range % 7) FROM range(200000) a, range(200000) b", timeout_s=0.5
+        )
     assert time.monotonic() - started < 5
 
 

@@ -66,7 +66,9 @@ def test_static_hints(climbing):
     kinds = optimize_hints("SELECT * FROM climber", db).kinds
     assert "select_star" in kinds and "unbounded" in kinds
     assert "unbounded" not in optimize_hints("SELECT Country, count(*) FROM climber GROUP BY Country", db).kinds
-    report = optimize_hints("SELECT Name FROM climber WHERE lower(Name) = 'x' OR Name LIKE '%er' OR Points > 3 LIMIT 3", db)
+    report = optimize_hints(
+        "SELECT Name FROM climber WHERE lower(Name) = 'x' OR Name LIKE '%er' OR Points > 3 LIMIT 3", db
+    )
     assert {"non_sargable", "leading_wildcard", "or_across_columns"} <= set(report.kinds)
     assert "full_scan" not in report.kinds  # predicates under OR cannot use one index
     assert "order_by_random" in optimize_hints("SELECT Name FROM climber ORDER BY random() LIMIT 1", db).kinds
@@ -80,7 +82,9 @@ def test_primary_key_lookup_needs_no_index(climbing):
 
 def test_optimized_rewrite_is_offered_and_valid(climbing):
     _, db = climbing
-    report = optimize_hints("SELECT Name FROM (SELECT * FROM climber WHERE Points > 5) AS s WHERE s.Country = 'x' LIMIT 3", db)
+    report = optimize_hints(
+        "SELECT Name FROM (SELECT * FROM climber WHERE Points > 5) AS s WHERE s.Country = 'x' LIMIT 3", db
+    )
     assert report.optimized_sql and "SELECT *" not in report.optimized_sql
     assert db.execute_readonly(report.optimized_sql).columns  # runs and passes the gate
     assert report.to_dict()["hints"]

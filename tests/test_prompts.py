@@ -5,9 +5,13 @@ from sqlora.prompts.templates import ARTICLE_TEMPLATE, render_prompt
 
 
 def test_article_template_is_exact():
-    assert ARTICLE_TEMPLATE == "Given the following database schema:\n{schema}\n\nQuestion: {question}\n\nSQL Query: {sql}"
+    assert (
+        ARTICLE_TEMPLATE == "Given the following database schema:\n{schema}\n\nQuestion: {question}\n\nSQL Query: {sql}"
+    )
     prompt = render_prompt("CREATE TABLE t (a INT)", "How many?", "article")
-    assert prompt == "Given the following database schema:\nCREATE TABLE t (a INT)\n\nQuestion: How many?\n\nSQL Query: "
+    assert (
+        prompt == "Given the following database schema:\nCREATE TABLE t (a INT)\n\nQuestion: How many?\n\nSQL Query: "
+    )
 
 
 def test_chat_template_uses_tokenizer(embedded_dir):
@@ -31,7 +35,10 @@ def test_chat_template_uses_tokenizer(embedded_dir):
         ("```sql\nSELECT a FROM t;\n```\nThis query returns a.", "SELECT a FROM t"),
         ("Here is the query: SELECT a FROM t WHERE b = 'x;y'; SELECT 2", "SELECT a FROM t WHERE b = 'x;y'"),
         ("SELECT a\nFROM t\nWHERE b > 1\n\nThis selects a.", "SELECT a FROM t WHERE b > 1"),
-        ("SELECT name FROM t ORDER BY x DESC LIMIT 1 which returns the top one", "SELECT name FROM t ORDER BY x DESC LIMIT 1"),
+        (
+            "SELECT name FROM t ORDER BY x DESC LIMIT 1 which returns the top one",
+            "SELECT name FROM t ORDER BY x DESC LIMIT 1",
+        ),
         ("SELECT a FROM t; DROP TABLE t;", "SELECT a FROM t"),
         ("I am sorry, I cannot answer that.", ""),
         ("  select  distinct a from t  ", "select  distinct a from t"),

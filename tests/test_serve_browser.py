@@ -100,7 +100,9 @@ def test_ask_a_question_in_the_browser(server, browser, tmp_path):
     validity = browser.find_element(By.ID, "validity").text.lower()
     assert validity in ("valid", "invalid")
     if validity == "valid":  # a result table, or the reason it was not executed
-        wait.until(lambda d: d.find_element(By.ID, "result").is_displayed() or d.find_elements(By.CSS_SELECTOR, "#errors li"))
+        wait.until(
+            lambda d: d.find_element(By.ID, "result").is_displayed() or d.find_elements(By.CSS_SELECTOR, "#errors li")
+        )
     else:
         assert browser.find_elements(By.CSS_SELECTOR, "#errors li")
     shot = tmp_path / "serve_page.png"

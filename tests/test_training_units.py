@@ -303,10 +303,15 @@ def test_training_data_from_several_sources_with_gold_pruned_spider(tokenizer, s
     from sqlora.training.loop import prepare_data
 
     holdout = ["hr_1", "store_1"]
-    config = TrainConfig(data=[str(sql_create_context_path), str(spider_dir)], spider_schema="gold",
-                         holdout_dbs=holdout, validation_fraction=0.0)
-    only_cc = prepare_data(TrainConfig(data=str(sql_create_context_path), holdout_dbs=holdout,
-                                       validation_fraction=0.0), tokenizer)
+    config = TrainConfig(
+        data=[str(sql_create_context_path), str(spider_dir)],
+        spider_schema="gold",
+        holdout_dbs=holdout,
+        validation_fraction=0.0,
+    )
+    only_cc = prepare_data(
+        TrainConfig(data=str(sql_create_context_path), holdout_dbs=holdout, validation_fraction=0.0), tokenizer
+    )
     both = prepare_data(config, tokenizer)
     spider_rows = [e for e in load_examples(spider_dir).examples if e.db_id not in holdout]
     # Spider adds its questions that sql-create-context lacks, but not the ones both sources have

@@ -248,7 +248,6 @@ def _duckdb_connection(driver: Any) -> Any:
     return getattr(driver, "_ConnectionWrapper__c", None) or getattr(driver, "c", None) or driver
 
 
-
 def _lit(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 

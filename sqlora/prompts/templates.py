@@ -9,8 +9,7 @@ PromptStyle = Literal["article", "chat"]
 ARTICLE_TEMPLATE = "Given the following database schema:\n{schema}\n\nQuestion: {question}\n\nSQL Query: {sql}"
 
 SYSTEM_MESSAGE = (
-    "You translate questions into SQL. Answer with one SQLite query that uses only the given schema, "
-    "and nothing else."
+    "You translate questions into SQL. Answer with one SQLite query that uses only the given schema, and nothing else."
 )
 
 

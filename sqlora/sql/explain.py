@@ -374,7 +374,7 @@ def _listing(query: exp.Expression, scope: _Scope) -> str:
     if isinstance(query, exp.Select) and len(query.expressions) == 1 and isinstance(query.expressions[0], exp.Column):
         name = query.expressions[0].name
         if text.startswith(name):
-            return f"the {name} values{text[len(name):]}"
+            return f"the {name} values{text[len(name) :]}"
     return f"the results of ({text})"
 
 
