@@ -3,7 +3,7 @@
 # Held-out databases are the demo's (sqlora/cli/demo.py HOLDOUT_DBS, picked by hash of the name); the recipe
 # and why it differs from the article's defaults is in bench/headline.yaml. Decoding settings were chosen by
 # bench/decoding.py on the run's own validation databases, not on these rows.
-# Writes bench/results/headline_*.json, *.md and plots. About an hour of training + 25 min evaluation on 2 cores.
+# Writes bench/results/headline_*.json, *.md and plots. About 75-90 min of training + 45 min evaluation on 2 cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SQLORA=.venv/bin/sqlora
