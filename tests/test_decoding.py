@@ -100,6 +100,19 @@ def test_name_repair_fixes_greedy_answers_and_beams_without_another_model_call()
     assert result.sql == "SELECT age FROM head" and generator.calls == [1, 2]  # the first beam, repaired
 
 
+def test_join_repair_mends_a_valid_self_join_only_when_repair_is_on():
+    schema = "CREATE TABLE customers (id INTEGER, name TEXT); CREATE TABLE invoices (customer_id INTEGER, total REAL)"
+    slip = "SELECT SUM(T2.total) FROM customers AS T1 JOIN invoices AS T2 ON T2.customer_id = T2.customer_id"
+    generator = ScriptedCandidates(slip, [slip])
+    [result] = generator.generate_batch([("q", schema)])
+    assert result.sql == slip and result.valid and not result.repaired  # valid SQL, repair off: as written
+    generator = ScriptedCandidates(slip, [slip])
+    generator.repair = True
+    [result] = generator.generate_batch([("q", schema)])
+    assert result.sql == slip.replace("= T2.customer_id", "= T1.id") and result.valid and result.repaired
+    assert generator.calls == [1]
+
+
 def test_check_rejection_picks_the_first_beam_that_passes_or_keeps_the_valid_answer():
     schema = "CREATE TABLE head (age INTEGER, name TEXT)"
     refuse_age = lambda sql: "returned no rows" if "age" in sql else None  # noqa: E731

@@ -13,7 +13,7 @@ import torch
 from transformers import StoppingCriteriaList
 
 from sqlora.inference.stopping import RunawayStop
-from sqlora.inference.validation import repair_identifiers, validate_sql
+from sqlora.inference.validation import repair_identifiers, repair_joins, validate_sql
 from sqlora.models.loading import (
     default_device,
     inference_precision,
@@ -154,7 +154,9 @@ class SQLGenerator:
         ``checks`` (one per pair, optional) test valid answers further, e.g. by running them read-only on the
         real database. With ``candidates > 1``, answers that are invalid or fail their check are replaced by
         the best beam that passes (execution-guided selection). With ``repair``, a table or column name the
-        schema lacks is renamed to its closest schema name first (:func:`repair_identifiers`; no model call).
+        schema lacks is renamed to its closest schema name first (:func:`repair_identifiers`), and a join
+        condition that compares a column with itself is pointed at the joined table (:func:`repair_joins`);
+        neither calls the model.
         """
         checks = list(checks) if checks is not None else [None] * len(pairs)
         started = time.perf_counter()
@@ -171,14 +173,16 @@ class SQLGenerator:
         return results
 
     def _answer(self, text: str, schema: str, latency_s: float, tokens: int) -> SQLResult:
-        """The SQL in a completion, validated; with ``repair``, wrong table/column names get the schema's."""
+        """The SQL in a completion, validated; with ``repair``, wrong names and self-joins are mended."""
         sql = extract_sql(text)
         verdict = validate_sql(sql, schema)
-        if not verdict.valid and self.repair:
-            fixed = repair_identifiers(sql, schema)
-            if fixed is not None:
-                return SQLResult(fixed, True, [], text, latency_s, tokens, repaired=True)
-        return SQLResult(sql, verdict.valid, verdict.errors, text, latency_s, tokens)
+        if not self.repair:
+            return SQLResult(sql, verdict.valid, verdict.errors, text, latency_s, tokens)
+        renamed = sql if verdict.valid else repair_identifiers(sql, schema)
+        if renamed is None:
+            return SQLResult(sql, False, verdict.errors, text, latency_s, tokens)
+        fixed = repair_joins(renamed, schema) or renamed
+        return SQLResult(fixed, True, [], text, latency_s, tokens, repaired=fixed != sql)
 
     def _pick_candidate(
         self, pairs: list[tuple[str, str]], results: list[SQLResult], checks: list[Check | None]

@@ -11,6 +11,7 @@ from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
 
 from sqlora.sql.identifiers import fix_identifier
+from sqlora.sql.joins import fix_self_comparisons
 from sqlora.sql.schema import Table, parse_schema, render_create_tables
 
 
@@ -88,3 +89,10 @@ def repair_identifiers(sql: str, schema: str, attempts: int = 4) -> str | None:
             return None
         sql = fixed
     return sql if validate_sql(sql, schema).valid else None
+
+
+def repair_joins(sql: str, schema: str) -> str | None:
+    """``sql`` with join conditions that compare a column with itself (``ON T1.x = T1.x``) pointed at the
+    joined table, if that still compiles; None when there is nothing to repair (see :mod:`sqlora.sql.joins`)."""
+    fixed = fix_self_comparisons(sql, list(_schema_tables(schema)))
+    return fixed if fixed is not None and validate_sql(fixed, schema).valid else None
