@@ -10,7 +10,9 @@ adapter merged into the original full-precision weights); greedy on the 4-bit ba
 first of 4 beams that compiles against the schema, or that also runs without error and returns rows on the real
 database (execution-guided), without and with name repair, and with 8 beams; the adapter folded into the
 dequantized NF4 weights (``--precision fp32/bf16``, what `sqlora merge` writes) alone and in bf16 with name repair
-and 4 or 8 execution-guided beams.
+and 4 or 8 execution-guided beams. "Name repair" includes the join repair (``ON T1.x = T1.x`` pointed at the joined
+table); the "no join repair" variants leave it out. For a plain LoRA adapter (``quantize: false``) "bf16" is the
+adapter merged into the original weights, in bf16.
 Writes bench/results/decoding.json (or --output) and prints a table, one row per variant as it finishes.
 """
 
@@ -38,18 +40,30 @@ VARIANTS = {  # precision "original": the adapter merged into the original fp32 
     "NF4 + name repair + beam8, exec-guided": {"repair": True, "candidates": 8, "precision": "nf4", "checks": True},
     "merged into dequantized NF4, fp32": {"repair": False, "candidates": 1, "precision": "fp32"},
     "merged into dequantized NF4, bf16": {"repair": False, "candidates": 1, "precision": "bf16"},
+    "bf16 + name repair, no join repair": {"repair": True, "candidates": 1, "precision": "bf16", "joins": False},
     "bf16 + name repair": {"repair": True, "candidates": 1, "precision": "bf16"},
+    "bf16 + name repair, no join repair + beam4, exec-guided": {
+        "repair": True,
+        "candidates": 4,
+        "precision": "bf16",
+        "checks": True,
+        "joins": False,
+    },
     "bf16 + name repair + beam4, exec-guided": {"repair": True, "candidates": 4, "precision": "bf16", "checks": True},
     "bf16 + name repair + beam8, exec-guided": {"repair": True, "candidates": 8, "precision": "bf16", "checks": True},
 }
 
 
 def run_variant(adapter: Path, rows: list, options: dict) -> dict:
+    import sqlora.inference.generator as generator_module
     from sqlora.evaluation.runner import evaluate
     from sqlora.inference.generator import SQLGenerator, adapter_metadata
+    from sqlora.inference.validation import repair_joins
 
     options = dict(options)
     checks = options.pop("checks", False)
+    # "joins": False keeps name repair but drops the join repair (ON T1.x = T1.x), to measure what it adds
+    generator_module.repair_joins = repair_joins if options.pop("joins", True) else lambda sql, schema: None
     if options["precision"] == "original":  # folding a QLoRA adapter into weights it never saw
         from sqlora.models.loading import load_model, load_tokenizer
 
