@@ -23,7 +23,8 @@ MIN_SIMILARITY = 0.5  # below this, two names are not the same thing misspelled
 _ERROR = re.compile(r"(no such column|no such table|ambiguous column name): (\S+)")
 
 
-def _key(name: str) -> str:
+def name_key(name: str) -> str:
+    """A name as it is compared: case and underscores ignored."""
     return name.lower().replace("_", "")
 
 
@@ -31,8 +32,8 @@ def closest_name(name: str, options: list[str]) -> str | None:
     """The option most similar to ``name`` (case and underscores ignored), if similar enough."""
     if not options:
         return None
-    best = max(options, key=lambda option: SequenceMatcher(None, _key(name), _key(option)).ratio())
-    return best if SequenceMatcher(None, _key(name), _key(best)).ratio() >= MIN_SIMILARITY else None
+    best = max(options, key=lambda option: SequenceMatcher(None, name_key(name), name_key(option)).ratio())
+    return best if SequenceMatcher(None, name_key(name), name_key(best)).ratio() >= MIN_SIMILARITY else None
 
 
 def _tables_by_reference(tree: exp.Expression, tables: dict[str, Table]) -> dict[str, Table]:

@@ -21,28 +21,25 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
 
+from sqlora.sql.identifiers import name_key
 from sqlora.sql.schema import Table
-
-
-def _key(name: str) -> str:
-    return name.lower().replace("_", "")
 
 
 def _table_keys(table: Table) -> set[str]:
     """The table's name as a column prefix would spell it: ``customers`` -> {customers, customer}."""
-    key = _key(table.name)
+    key = name_key(table.name)
     return {key, key[:-1]} if key.endswith("s") else {key}
 
 
 def _column(table: Table, key: str) -> str | None:
-    return next((name for name in table.column_names if _key(name) == key), None)
+    return next((name for name in table.column_names if name_key(name) == key), None)
 
 
 def _matching_column(column: str, owner: Table, other: Table) -> str | None:
     """The column of ``other`` that ``owner.column`` joins to, by name."""
-    key = _key(column)
+    key = name_key(column)
     if key == "id":  # customers.id -> invoices.customer_id (two tables' own ids are not a join)
-        return next((c for c in other.column_names if _key(c) in {k + "id" for k in _table_keys(owner)}), None)
+        return next((c for c in other.column_names if name_key(c) in {k + "id" for k in _table_keys(owner)}), None)
     same = _column(other, key)
     if same is not None:
         return same
@@ -53,8 +50,8 @@ def _matching_column(column: str, owner: Table, other: Table) -> str | None:
 
 def _shared_key(first: Table, second: Table) -> str | None:
     """A ``<something>_id`` column both tables have (the first in ``first``'s order); not their own ``id``."""
-    keys = {_key(c) for c in second.column_names} - {"id"}
-    return next((c for c in first.column_names if _key(c).endswith("id") and _key(c) in keys), None)
+    keys = {name_key(c) for c in second.column_names} - {"id"}
+    return next((c for c in first.column_names if name_key(c).endswith("id") and name_key(c) in keys), None)
 
 
 def _references(select: exp.Select, tables: dict[str, Table]) -> list[tuple[str, Table | None]]:
