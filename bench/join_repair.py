@@ -31,7 +31,7 @@ def rescore(report: Path, db_dir: Path) -> dict:
     changed = []
     for row in examples:
         database = db_dir / row["db_id"] / f"{row['db_id']}.sqlite"
-        fixed = fix_self_comparisons(row["pred"], list(sqlite_tables(str(database)))) if row["pred"] else None
+        fixed = fix_self_comparisons(row["pred"], sqlite_tables(str(database))) if row["pred"] else None
         correct = bool(row["ex"])
         if fixed is not None:
             now = execution_match(database, row["gold"], fixed).outcome == "correct"

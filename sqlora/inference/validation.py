@@ -94,5 +94,5 @@ def repair_identifiers(sql: str, schema: str, attempts: int = 4) -> str | None:
 def repair_joins(sql: str, schema: str) -> str | None:
     """``sql`` with join conditions that compare a column with itself (``ON T1.x = T1.x``) pointed at the
     joined table, if that still compiles; None when there is nothing to repair (see :mod:`sqlora.sql.joins`)."""
-    fixed = fix_self_comparisons(sql, list(_schema_tables(schema)))
+    fixed = fix_self_comparisons(sql, _schema_tables(schema))
     return fixed if fixed is not None and validate_sql(fixed, schema).valid else None

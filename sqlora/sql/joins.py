@@ -17,6 +17,8 @@ A condition with no such match is left alone.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
@@ -103,8 +105,10 @@ def _self_comparisons(on: exp.Expression) -> list[exp.EQ]:
     ]
 
 
-def fix_self_comparisons(sql: str, schema: list[Table]) -> str | None:
+def fix_self_comparisons(sql: str, schema: Sequence[Table]) -> str | None:
     """``sql`` with each ``JOIN ... ON T1.x = T1.x`` pointed at the joined table, or None if nothing changed."""
+    if "join" not in sql.lower():  # most answers: no parse needed
+        return None
     try:
         tree = sqlglot.parse_one(sql, read="sqlite")
     except (ParseError, TokenError):
