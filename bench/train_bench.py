@@ -2,10 +2,12 @@
 
 Each variant runs in its own process (so peak memory is its own) on the same rows of
 sql-create-context with the embedded SmolLM2 model, and counts only real (non-padding) tokens.
+Every result records the CPU model and the flags that decide speed (AVX512-BF16/AMX or not).
 
     python bench/train_bench.py                 # all variants, table + bench/results/train_bench.json
     python bench/train_bench.py --levers        # also one sqlora run per efficiency lever
     python bench/train_bench.py --only lever_grad_checkpointing   # (a), (b), (c) and the levers named
+    python bench/train_bench.py --baseline-tree ../other-checkout  # adds that checkout's `sqlora train` defaults
 """
 
 from __future__ import annotations
@@ -24,20 +26,19 @@ RESULTS = ROOT / "bench" / "results" / "train_bench.json"
 
 VARIANTS = {
     "a_article_plain": "(a) article recipe, plain way: HF Trainer + PEFT + bnb NF4, pad to 512, grad checkpointing",
-    "b_sqlora": "(b) sqlora train defaults (NF4 QLoRA, length-grouped, logits only on answer tokens)",
+    "b_sqlora": "(b) sqlora train defaults (NF4 QLoRA on the Trainer, length-grouped, logits only on answers)",
     "sqlora_fp32_lora": "sqlora train --no-quantize --mixed-precision no (fp32 LoRA)",
     "c_plain_fp32_lora": "(c) plain PyTorch fp32 LoRA loop, length-grouped batches, full logits",
 }
 LEVERS = {
     "lever_no_length_grouping": "sqlora defaults without length grouping",
     "lever_grad_checkpointing": "sqlora defaults with gradient checkpointing on",
-    "lever_fp32_compute": "sqlora defaults in fp32 (no bf16 autocast, which is the default on AVX512-BF16 CPUs)",
-    "lever_fp32_frozen_weights": "sqlora defaults with fp32 frozen weights (fp32 residual stream under bf16)",
-    "lever_no_pad_multiple": "sqlora defaults padding to the longest row, not a multiple of 16 tokens",
-    "lever_no_heap_trim": "sqlora defaults without malloc_trim before each micro-batch",
-    "lever_glibc_heap_default": "sqlora defaults, but glibc keeps freed activation memory (no mallopt)",
+    "lever_fp32_compute": "sqlora defaults in fp32 (no bf16 autocast, which is the default on native-bf16 CPUs)",
+    "lever_bf16_compute": "sqlora defaults with bf16 autocast forced (emulated on CPUs without native bf16)",
     "lever_micro_batch_1": "sqlora defaults as batch 1 x grad-accum 16 (same 16 rows per optimizer step)",
 }
+BASELINE = "baseline_defaults"
+BASELINE_DESCRIPTION = "sqlora train defaults of the --baseline-tree checkout, same rows"
 
 
 def peak_rss() -> int:
@@ -121,13 +122,13 @@ def run_article_plain(examples: int) -> dict:
 
 
 def run_plain_lora(examples: int) -> dict:
-    """The strongest simple baseline: fp32 LoRA, a hand-written loop, length-grouped batches."""
+    """The strongest simple baseline: fp32 LoRA, a hand-written loop, length-grouped batches, full logits."""
     import torch
     from peft import LoraConfig, get_peft_model
 
     from sqlora.models.loading import load_model, load_tokenizer
-    from sqlora.training.batching import batch_plan
-    from sqlora.training.features import collate, encode_example
+    from sqlora.training.features import encode_example
+    from sqlora.training.sampler import EpochLengthGroupedSampler
 
     tokenizer = load_tokenizer(None)
     features = [encode_example(r, tokenizer) for r in load_rows(examples)]
@@ -136,19 +137,35 @@ def run_plain_lora(examples: int) -> dict:
     model = get_peft_model(model, lora)
     model.train()
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=2e-4)
-    plan = batch_plan([len(f) for f in features], 4, 0, 42)
+    order = list(EpochLengthGroupedSampler(16, [len(f) for f in features], 42))
+    batches = [order[i : i + 4] for i in range(0, len(order), 4)]
     tokens, losses = 0, []
     started = time.perf_counter()
-    for index, batch_ids in enumerate(plan[: (examples // 16) * 4]):
-        batch = collate([features[i] for i in batch_ids], tokenizer.pad_token_id)
-        out = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], labels=batch["labels"])
+    for index, batch_ids in enumerate(batches[: (examples // 16) * 4]):
+        rows = [features[i] for i in batch_ids]
+        width = max(len(f) for f in rows)
+        ids = torch.tensor([f.input_ids + [tokenizer.pad_token_id] * (width - len(f)) for f in rows])
+        labels = torch.tensor([f.labels + [-100] * (width - len(f)) for f in rows])
+        mask = torch.tensor([[1] * len(f) + [0] * (width - len(f)) for f in rows])
+        out = model(input_ids=ids, attention_mask=mask, labels=labels)
         (out.loss / 4).backward()
         losses.append(float(out.loss.detach()))
-        tokens += int(batch["attention_mask"].sum())
+        tokens += int(mask.sum())
         if index % 4 == 3:
             optimizer.step()
             optimizer.zero_grad()
     return {"tokens": tokens, "seconds": round(time.perf_counter() - started, 1), "final_loss": losses[-1]}
+
+
+SQLORA_VARIANTS = {
+    "b_sqlora": {},
+    "sqlora_fp32_lora": {"quantize": False, "mixed_precision": "no"},
+    "lever_no_length_grouping": {"length_grouping": False},
+    "lever_grad_checkpointing": {"gradient_checkpointing": "on"},
+    "lever_fp32_compute": {"mixed_precision": "no"},
+    "lever_bf16_compute": {"mixed_precision": "bf16"},
+    "lever_micro_batch_1": {"batch_size": 1, "grad_accum": 16},
+}
 
 
 def run_variant(name: str, examples: int) -> dict:
@@ -156,34 +173,23 @@ def run_variant(name: str, examples: int) -> dict:
         result = run_article_plain(examples)
     elif name == "c_plain_fp32_lora":
         result = run_plain_lora(examples)
-    elif name == "sqlora_fp32_lora":
-        result = run_sqlora(examples, quantize=False, mixed_precision="no")
-    elif name == "lever_no_length_grouping":
-        result = run_sqlora(examples, length_grouping=False)
-    elif name == "lever_grad_checkpointing":
-        result = run_sqlora(examples, gradient_checkpointing="on")
-    elif name == "lever_micro_batch_1":
-        result = run_sqlora(examples, batch_size=1, grad_accum=16)
-    elif name == "lever_fp32_compute":
-        result = run_sqlora(examples, mixed_precision="no")
-    elif name.startswith("lever_"):
-        import sqlora.training.loop as loop
-
-        if name == "lever_glibc_heap_default":
-            loop.return_freed_memory_to_os = lambda: False
-        elif name == "lever_no_heap_trim":
-            loop.trim_heap = lambda: None
-        elif name == "lever_no_pad_multiple":
-            loop.PAD_MULTIPLE = 1
-        elif name == "lever_fp32_frozen_weights":
-            loop.frozen_weights_to_bf16 = lambda model: None
-        result = run_sqlora(examples)
     else:
-        result = run_sqlora(examples)
+        result = run_sqlora(examples, **SQLORA_VARIANTS[name])
     result["tokens_per_s"] = round(result["tokens"] / max(result["seconds"], 1e-9), 1)
     result["peak_memory_bytes"] = peak_rss()
     result["examples"] = examples
     return result
+
+
+def variant_command(name: str, examples: int, baseline: Path | None) -> tuple[list[str], dict]:
+    """The command (and environment) that runs one variant in its own process."""
+    import os
+
+    if name == BASELINE:  # the other checkout's own bench, its own code first on the path
+        script = baseline / "bench" / "train_bench.py"
+        env = {**os.environ, "PYTHONPATH": str(baseline)}
+        return [sys.executable, str(script), "--variant", "b_sqlora", "--examples", str(examples)], env
+    return [sys.executable, __file__, "--variant", name, "--examples", str(examples)], dict(os.environ)
 
 
 def median_run(runs: list[dict]) -> dict:
@@ -205,6 +211,7 @@ def main() -> None:
     parser.add_argument("--only", nargs="*", help="extra variants/levers to run besides (a), (b) and (c)")
     parser.add_argument("--repeats", type=int, default=1, help="rounds over all variants; the median run is kept")
     parser.add_argument("--output", type=Path, default=RESULTS)
+    parser.add_argument("--baseline-tree", type=Path, help="another checkout whose `sqlora train` defaults to add")
     args = parser.parse_args()
     if args.variant:
         print(json.dumps(run_variant(args.variant, args.examples)))
@@ -214,30 +221,27 @@ def main() -> None:
     from rich.table import Table
 
     console = Console()
-    names = list(VARIANTS) + (list(LEVERS) if args.levers else [])
+    names = list(VARIANTS) + (list(LEVERS) if args.levers else []) + ([BASELINE] if args.baseline_tree else [])
     if args.only is not None:
         unknown = set(args.only) - set(VARIANTS) - set(LEVERS)
         if unknown:
             raise SystemExit(f"unknown variants: {', '.join(sorted(unknown))}")
         names = ["a_article_plain", "b_sqlora", "c_plain_fp32_lora", *args.only]
+        names += [BASELINE] if args.baseline_tree else []
     runs: dict[str, list[dict]] = {name: [] for name in names}
     for round_index in range(args.repeats):  # rounds interleave the variants, so a noisy minute hits them all
         for name in names:
             examples = args.plain_examples if name == "a_article_plain" else args.examples
             console.log(f"round {round_index + 1}/{args.repeats}: running {name} on {examples} rows ...")
-            proc = subprocess.run(
-                [sys.executable, __file__, "--variant", name, "--examples", str(examples)],
-                capture_output=True,
-                text=True,
-                cwd=ROOT,
-            )
+            command, env = variant_command(name, examples, args.baseline_tree)
+            proc = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, env=env)
             if proc.returncode != 0:
                 console.print(proc.stderr[-3000:])
                 raise SystemExit(f"variant {name} failed")
             runs[name].append(json.loads(proc.stdout.strip().splitlines()[-1]))
     results = {name: median_run(name_runs) for name, name_runs in runs.items()}
     for name, result in results.items():
-        result["description"] = {**VARIANTS, **LEVERS}[name]
+        result["description"] = {**VARIANTS, **LEVERS, BASELINE: BASELINE_DESCRIPTION}[name]
 
     a, b, c = results["a_article_plain"], results["b_sqlora"], results["c_plain_fp32_lora"]
     targets = {
@@ -245,6 +249,10 @@ def main() -> None:
         "b_vs_c_tokens_per_s": round(b["tokens_per_s"] / c["tokens_per_s"], 2),
         "b_vs_c_peak_memory": round(b["peak_memory_bytes"] / c["peak_memory_bytes"], 2),
     }
+    if BASELINE in results:
+        base = results[BASELINE]
+        targets["b_vs_baseline_tokens_per_s"] = round(b["tokens_per_s"] / base["tokens_per_s"], 2)
+        targets["b_vs_baseline_peak_memory"] = round(b["peak_memory_bytes"] / base["peak_memory_bytes"], 2)
     table = Table(title="Training throughput (real tokens) and peak memory, CPU, embedded SmolLM2-135M")
     for column in ("variant", "rows", "real tokens/s", "peak RSS (MiB)", "final loss"):
         table.add_column(column, justify="left" if column == "variant" else "right")
@@ -258,15 +266,21 @@ def main() -> None:
         )
     console.print(table)
     console.print(targets)
-    import platform
-
-    import torch
+    from sqlora.training.hardware import machine_facts
 
     report = {
-        "machine": {"cpus": torch.get_num_threads(), "platform": platform.platform(), "torch": torch.__version__},
+        "date": time.strftime("%Y-%m-%d"),
+        "command": "python " + " ".join(sys.argv),
+        "machine": machine_facts(),
         "results": results,
         "ratios": targets,
-        "targets": {"b_vs_a_tokens_per_s": ">= 10", "b_vs_c_tokens_per_s": ">= 1", "b_vs_c_peak_memory": "<= 0.5"},
+        "targets": {
+            "b_vs_a_tokens_per_s": ">= 10",
+            "b_vs_c_tokens_per_s": ">= 1",
+            "b_vs_c_peak_memory": "<= 0.7",
+            "b_vs_baseline_tokens_per_s": ">= 0.95",
+            "b_vs_baseline_peak_memory": "<= 1.05",
+        },
     }
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(report, indent=2))

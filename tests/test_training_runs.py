@@ -107,9 +107,10 @@ def test_train_writes_run_directory(quantized_run: Path, data8: Path, tiny_model
 
     log = [json.loads(line) for line in (quantized_run / "log.jsonl").read_text().splitlines()]
     assert [r["step"] for r in log if "loss" in r] == list(range(1, 13))
-    assert list((quantized_run / "tensorboard").glob("events.out.tfevents.*"))
-    # checkpoints every 3 steps, the newest save_total_limit=2 kept
-    assert sorted(p.name for p in quantized_run.glob("checkpoint-*")) == ["checkpoint-6", "checkpoint-9"]
+    assert list(quantized_run.glob("runs/*/events.out.tfevents.*"))  # TensorBoard through report_to
+    # checkpoints every 3 steps (the Trainer's), the newest save_total_limit=2 kept
+    assert sorted(p.name for p in quantized_run.glob("checkpoint-*")) == ["checkpoint-12", "checkpoint-9"]
+    assert (quantized_run / "checkpoint-9" / "adapter_model.safetensors").exists()
 
 
 def _assert_loss_falls(history: list[dict]) -> None:
@@ -252,7 +253,7 @@ def test_kill_and_resume_is_exact(tmp_path: Path, sql_create_context_path: Path,
     )
     deadline = time.monotonic() + SUBPROCESS_TIMEOUT
     try:
-        while not (killed / "checkpoint-8" / "trainer_state.pt").exists():
+        while not (killed / "checkpoint-8" / "trainer_state.json").exists():  # written last
             assert process.poll() is None, "the run ended before checkpoint-8 appeared"
             assert time.monotonic() < deadline, "no checkpoint-8 in time"
             time.sleep(0.02)
@@ -290,9 +291,9 @@ def test_kill_and_resume_is_exact(tmp_path: Path, sql_create_context_path: Path,
 
 
 def _rank_summaries(log_dir: Path) -> dict[int, dict]:
-    """The summary JSON each rank printed, from torchrun's per-rank log files."""
+    """The summary JSON each rank printed on stdout, from torchrun's per-rank log files."""
     found = {}
-    for path in log_dir.rglob("stderr.log"):
+    for path in log_dir.rglob("stdout.log"):
         rank = int(path.parent.name)
         text = path.read_text()
         match = re.search(r"^\{\n.*?^\}$", text, flags=re.S | re.M)
@@ -301,16 +302,16 @@ def _rank_summaries(log_dir: Path) -> dict[int, dict]:
     return found
 
 
-def _expected_rank_tokens(config: TrainConfig, steps: int) -> list[int]:
-    """Tokens each rank's shard of the batch plan holds in the first ``steps`` optimizer steps."""
+def _expected_tokens(config: TrainConfig, batches: int) -> int:
+    """Real tokens in the first ``batches`` micro-batches of the run's length-grouped order (all ranks together)."""
     from sqlora.models.loading import load_tokenizer
-    from sqlora.training.batching import batch_plan, shard
-    from sqlora.training.loop import prepare_data
+    from sqlora.training.data import prepare_data
+    from sqlora.training.sampler import EpochLengthGroupedSampler
 
     train = prepare_data(config, load_tokenizer(config.model)).train
-    plan = batch_plan([len(f) for f in train], config.batch_size, 0, config.seed, config.length_grouping)
-    batches = steps * config.grad_accum
-    return [sum(len(train[i]) for b in shard(plan, rank, 2)[:batches] for i in b) for rank in range(2)]
+    sampler = EpochLengthGroupedSampler(config.batch_size * config.grad_accum, [len(f) for f in train], config.seed)
+    order = list(sampler)
+    return sum(len(train[i]) for i in order[: batches * config.batch_size])
 
 
 def _free_port() -> int:
@@ -340,14 +341,16 @@ def test_two_process_training(tmp_path: Path, sql_create_context_path: Path, tin
     summary = json.loads((output / "summary.json").read_text())
     assert summary["processes"] == 2 and summary["steps"] == 4 and summary["quantized"] is True
     assert sorted(summaries) == [0, 1] and all(s["processes"] == 2 for s in summaries.values())
-    # rank 0 alone writes: one log line per step (not two), one checkpoint, one adapter
+    # rank 0 alone writes: one log line per step (not two), the checkpoints, one adapter
     log = [json.loads(line) for line in (output / "log.jsonl").read_text().splitlines()]
     assert [r["step"] for r in log] == [1, 2, 3, 4]
-    assert sorted(p.name for p in output.glob("checkpoint-*")) == ["checkpoint-2"]
+    assert sorted(p.name for p in output.glob("checkpoint-*")) == ["checkpoint-2", "checkpoint-4"]
     assert (output / "adapter_model.safetensors").exists()
-    assert summary == {**summaries[0], "history": summary["history"]}
-    # each rank counted its own shard's tokens (times the world size): different batches on each
+    assert {k: v for k, v in summary.items() if k != "history"} == {
+        k: v for k, v in summaries[0].items() if k != "history"
+    }
+    # the ranks trained on different shards: together they saw the first 8 micro-batches of the order,
+    # not the first 4 twice
     config = TrainConfig.from_yaml(output / "train_config.yaml")
-    expected = _expected_rank_tokens(config, 4)
-    assert summaries[0]["tokens"] != summaries[1]["tokens"] and expected[0] != expected[1]
-    assert [summaries[rank]["tokens"] for rank in range(2)] == [2 * n for n in expected]
+    assert summaries[0]["tokens"] == summaries[1]["tokens"] == _expected_tokens(config, 8)
+    assert _expected_tokens(config, 8) != 2 * _expected_tokens(config, 4)

@@ -11,12 +11,12 @@ import yaml
 
 from sqlora.data.record import Example
 from sqlora.prompts.templates import render_prompt
-from sqlora.training.batching import batch_plan, shard
 from sqlora.training.config import TokenWeights, TrainConfig
-from sqlora.training.features import IGNORE, collate, encode_example, sql_char_roles
+from sqlora.training.features import IGNORE, SQLCollator, collate, encode_example, sql_char_roles
+from sqlora.training.loss import answer_loss, logits_needed
+from sqlora.training.sampler import EpochLengthGroupedSampler
 
 ROOT = Path(__file__).resolve().parents[1]
-ACCELERATE_CONFIGS = ROOT / "configs" / "accelerate"
 
 EXAMPLE = Example(
     question="How many heads named Bob are older than 56?",
@@ -98,28 +98,30 @@ def test_token_weights_follow_sql_roles(tokenizer) -> None:
     assert all(w == 0.0 for lab, w in zip(features.labels, features.weights, strict=True) if lab == IGNORE)
 
 
-def test_collate_pads_right_and_masks(tokenizer) -> None:
+def test_collate_pads_left_and_masks(tokenizer) -> None:
     short = encode_example(Example("q?", "CREATE TABLE t (a INT)", "SELECT a FROM t"), tokenizer)
     long = encode_example(EXAMPLE, tokenizer)
     batch = collate([short, long], tokenizer.pad_token_id)
-    n = len(short)
+    pad = len(long) - len(short)
     assert batch["input_ids"].shape == (2, len(long))
-    assert batch["attention_mask"][0, :n].all() and not batch["attention_mask"][0, n:].any()
-    assert (batch["labels"][0, n:] == IGNORE).all()
-    assert (batch["weights"][0, n:] == 0).all()
-    assert (batch["input_ids"][0, n:] == tokenizer.pad_token_id).all()
+    assert not batch["attention_mask"][0, :pad].any() and batch["attention_mask"][0, pad:].all()
+    assert (batch["labels"][0, :pad] == IGNORE).all() and (batch["weights"][0, :pad] == 0).all()
+    assert (batch["input_ids"][0, :pad] == tokenizer.pad_token_id).all()
+    assert batch["input_ids"][0, pad:].tolist() == short.input_ids
+    # positions count from each row's first real token, so padding does not shift them
+    assert batch["position_ids"][0, pad:].tolist() == list(range(len(short)))
+    assert batch["position_ids"][1].tolist() == list(range(len(long)))
 
 
 def test_collate_rounds_width_up_to_a_multiple(tokenizer) -> None:
     features = encode_example(EXAMPLE, tokenizer)
-    plain = collate([features], tokenizer.pad_token_id)
-    bucketed = collate([features], tokenizer.pad_token_id, multiple=16)
+    bucketed = SQLCollator(tokenizer.pad_token_id, multiple=16)([features])
     width = bucketed["input_ids"].shape[1]
     assert width % 16 == 0 and len(features) <= width < len(features) + 16
     n = len(features)
-    assert torch.equal(bucketed["input_ids"][:, :n], plain["input_ids"])
+    assert bucketed["input_ids"][0, width - n :].tolist() == features.input_ids
     assert int(bucketed["attention_mask"].sum()) == n  # real tokens unchanged
-    assert (bucketed["labels"][:, n:] == IGNORE).all() and (bucketed["weights"][:, n:] == 0).all()
+    assert (bucketed["labels"][:, : width - n] == IGNORE).all() and (bucketed["weights"][:, : width - n] == 0).all()
 
 
 # ---------------------------------------------------------------- the loss
@@ -144,39 +146,56 @@ def lora_model(tiny_model_dir):
     return model
 
 
-def _batch(tokenizer, weights: TokenWeights | None = None) -> dict[str, torch.Tensor]:
-    rows = [
-        EXAMPLE,
-        Example("Name all farms.", "CREATE TABLE farm (name VARCHAR, cows INTEGER)", "SELECT name FROM farm"),
-        Example("Most cows?", "CREATE TABLE farm (name VARCHAR, cows INTEGER)", "SELECT MAX(cows) FROM farm"),
-    ]
-    return collate([encode_example(r, tokenizer, weights=weights) for r in rows], tokenizer.pad_token_id)
+ROWS = [
+    EXAMPLE,
+    Example("Name all farms.", "CREATE TABLE farm (name VARCHAR, cows INTEGER)", "SELECT name FROM farm"),
+    Example("Most cows?", "CREATE TABLE farm (name VARCHAR, cows INTEGER)", "SELECT MAX(cows) FROM farm"),
+]
+
+
+def _batch(tokenizer, weights: TokenWeights | None = None, rows=ROWS) -> dict[str, torch.Tensor]:
+    return collate([encode_example(r, tokenizer, weights=weights) for r in rows], tokenizer.pad_token_id, 16)
+
+
+def _sqlora_loss(model, batch) -> tuple[torch.Tensor, int]:
+    """What SQLTrainer.compute_loss computes: logits of the answer positions only, then the weighted loss."""
+    keep = logits_needed(batch["labels"])
+    inputs = {k: batch[k] for k in ("input_ids", "attention_mask", "position_ids")}
+    logits = model(**inputs, logits_to_keep=keep).logits
+    assert logits.shape[1] == keep < batch["input_ids"].shape[1]  # the prompt positions got no logits
+    return answer_loss(logits, batch["labels"], batch["weights"])
 
 
 def test_answer_loss_equals_hf_causal_lm_loss(tokenizer, lora_model) -> None:
-    from sqlora.training.loss import AnswerLoss
-
     batch = _batch(tokenizer)
+    inputs = {k: batch[k] for k in ("input_ids", "attention_mask", "position_ids")}
     with torch.no_grad():
-        ours, tokens = AnswerLoss(lora_model)(**batch)
-        reference = lora_model(
-            input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], labels=batch["labels"]
-        ).loss
-    assert int(tokens) == int((batch["labels"][:, 1:] != IGNORE).sum())
+        ours, tokens = _sqlora_loss(lora_model, batch)
+        reference = lora_model(**inputs, labels=batch["labels"]).loss
+    assert tokens == int((batch["labels"][:, 1:] != IGNORE).sum())
     torch.testing.assert_close(ours, reference, rtol=1e-5, atol=1e-5)
     # and the adapter is really in play: without it the loss differs
     with torch.no_grad(), lora_model.disable_adapter():
-        plain, _ = AnswerLoss(lora_model)(**batch)
+        plain, _ = _sqlora_loss(lora_model, batch)
     assert abs(float(plain) - float(ours)) > 1e-3
 
 
-def test_answer_loss_weighted_matches_manual(tokenizer, lora_model) -> None:
-    from sqlora.training.loss import AnswerLoss
-
-    batch = _batch(tokenizer, ROLE_WEIGHTS)
+def test_left_padding_changes_no_row(tokenizer, lora_model) -> None:
+    """A row's loss in a padded batch equals its loss alone: the padding and position ids are neutral."""
     with torch.no_grad():
-        ours, _ = AnswerLoss(lora_model)(**batch)
-        logits = lora_model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits.float()
+        alone = [float(_sqlora_loss(lora_model, _batch(tokenizer, rows=[row]))[0]) for row in ROWS[1:]]
+        both = _batch(tokenizer, rows=[ROWS[1], EXAMPLE])  # the farm row gets padded
+        logits = lora_model(**{k: both[k] for k in ("input_ids", "attention_mask", "position_ids")}).logits
+    row_loss = torch.nn.functional.cross_entropy(logits[0, :-1], both["labels"][0, 1:], ignore_index=IGNORE)
+    assert float(row_loss) == pytest.approx(alone[0], abs=1e-4)
+
+
+def test_answer_loss_weighted_matches_manual(tokenizer, lora_model) -> None:
+    batch = _batch(tokenizer, ROLE_WEIGHTS)
+    inputs = {k: batch[k] for k in ("input_ids", "attention_mask", "position_ids")}
+    with torch.no_grad():
+        ours, _ = _sqlora_loss(lora_model, batch)
+        logits = lora_model(**inputs).logits.float()
     token_loss = torch.nn.functional.cross_entropy(
         logits[:, :-1].reshape(-1, logits.shape[-1]),
         batch["labels"][:, 1:].reshape(-1),
@@ -187,17 +206,15 @@ def test_answer_loss_weighted_matches_manual(tokenizer, lora_model) -> None:
     expected = (token_loss * weights).sum() / weights.sum()
     torch.testing.assert_close(ours, expected, rtol=1e-5, atol=1e-5)
     with torch.no_grad():
-        uniform, _ = AnswerLoss(lora_model)(**_batch(tokenizer))
+        uniform, _ = _sqlora_loss(lora_model, _batch(tokenizer))
     assert abs(float(uniform) - float(ours)) > 1e-4
 
 
 def test_answer_loss_backprops_only_into_adapter(tokenizer, lora_model) -> None:
-    from sqlora.training.loss import AnswerLoss
-
     for name, param in lora_model.named_parameters():
         param.requires_grad_("lora_" in name)
         param.grad = None
-    loss, _ = AnswerLoss(lora_model)(**_batch(tokenizer))
+    loss, _ = _sqlora_loss(lora_model, _batch(tokenizer))
     loss.backward()
     grads = {n: p.grad for n, p in lora_model.named_parameters() if p.requires_grad}
     assert grads and all(g is not None and torch.isfinite(g).all() for g in grads.values())
@@ -205,7 +222,7 @@ def test_answer_loss_backprops_only_into_adapter(tokenizer, lora_model) -> None:
     lora_model.zero_grad(set_to_none=True)
 
 
-# ---------------------------------------------------------------- batch plans
+# ---------------------------------------------------------------- length-grouped sampling
 
 
 def _lengths(n: int = 203, seed: int = 0) -> list[int]:
@@ -213,46 +230,36 @@ def _lengths(n: int = 203, seed: int = 0) -> list[int]:
     return [rng.randint(20, 400) for _ in range(n)]
 
 
-@pytest.mark.parametrize("grouped", [True, False])
-def test_batch_plan_deterministic_and_complete(grouped: bool) -> None:
+def _order(lengths: list[int], batch: int, epoch: int, seed: int) -> list[int]:
+    sampler = EpochLengthGroupedSampler(batch, lengths, seed)
+    sampler.set_epoch(epoch)
+    return list(sampler)
+
+
+def test_sampler_order_depends_only_on_seed_and_epoch() -> None:
     lengths = _lengths()
-    plan = batch_plan(lengths, 8, epoch=1, seed=42, group_by_length=grouped)
-    assert plan == batch_plan(lengths, 8, epoch=1, seed=42, group_by_length=grouped)
-    assert plan != batch_plan(lengths, 8, epoch=2, seed=42, group_by_length=grouped)
-    assert plan != batch_plan(lengths, 8, epoch=1, seed=7, group_by_length=grouped)
+    torch.manual_seed(0)
+    order = _order(lengths, 8, 1, 42)
+    torch.manual_seed(123)  # the global RNG (restored differently on a resume) plays no part
+    assert order == _order(lengths, 8, 1, 42)
+    assert order != _order(lengths, 8, 2, 42)
+    assert order != _order(lengths, 8, 1, 7)
     for epoch in range(3):
-        flat = [i for batch in batch_plan(lengths, 8, epoch, 42, grouped) for i in batch]
-        assert sorted(flat) == list(range(len(lengths)))  # every example exactly once per epoch
-    assert all(len(b) == 8 for b in plan[:-1]) or grouped  # grouped plans shuffle the short batch in
-    assert sum(len(b) == 8 for b in plan) == len(lengths) // 8
+        assert sorted(_order(lengths, 8, epoch, 42)) == list(range(len(lengths)))  # each row once per epoch
 
 
-def _padding_fraction(plan: list[list[int]], lengths: list[int]) -> float:
-    padded = sum(max(lengths[i] for i in batch) * len(batch) for batch in plan)
+def _padding_fraction(order: list[int], lengths: list[int], batch: int) -> float:
+    batches = [order[i : i + batch] for i in range(0, len(order), batch)]
+    padded = sum(max(lengths[i] for i in b) * len(b) for b in batches)
     return 1 - sum(lengths) / padded
 
 
 def test_length_grouping_reduces_padding() -> None:
     lengths = _lengths(800)
-    grouped = _padding_fraction(batch_plan(lengths, 8, 0, 42, True), lengths)
-    shuffled = _padding_fraction(batch_plan(lengths, 8, 0, 42, False), lengths)
+    grouped = _padding_fraction(_order(lengths, 8, 0, 42), lengths, 8)
+    shuffled = _padding_fraction(random.Random(0).sample(range(800), 800), lengths, 8)
     assert shuffled > 0.3
     assert grouped < shuffled / 4, (grouped, shuffled)
-
-
-def test_length_grouped_batches_are_shuffled() -> None:
-    lengths = _lengths(800)
-    plan = batch_plan(lengths, 8, 0, 42, True)
-    longest = [max(lengths[i] for i in b) for b in plan]
-    assert longest != sorted(longest, reverse=True)
-
-
-def test_shard_splits_plan_disjointly() -> None:
-    plan = batch_plan(_lengths(), 4, 0, 42)
-    parts = [shard(plan, rank, 2) for rank in range(2)]
-    assert len(parts[0]) == len(parts[1]) == len(plan) // 2
-    seen = [i for part in parts for batch in part for i in batch]
-    assert len(seen) == len(set(seen))
 
 
 # ---------------------------------------------------------------- configs
@@ -274,33 +281,9 @@ def test_article_config_is_the_article_recipe() -> None:
     assert config.target_modules == ["q_proj", "k_proj", "v_proj", "o_proj"]
 
 
-@pytest.mark.parametrize("name", ["ddp", "cpu-2proc", "deepspeed-zero2", "deepspeed-zero3", "fsdp"])
-def test_accelerate_configs_are_valid(name: str) -> None:
-    from accelerate.commands.config.config_args import load_config_from_file
-
-    path = ACCELERATE_CONFIGS / f"{name}.yaml"
-    raw = yaml.safe_load(path.read_text())
-    loaded = load_config_from_file(str(path))  # accelerate's own parser: rejects unknown keys
-    assert loaded.compute_environment.value == "LOCAL_MACHINE"
-    expected = {
-        "ddp": "MULTI_GPU",
-        "cpu-2proc": "MULTI_GPU",  # accelerate's torchrun launcher; the loop itself picks CPU + gloo
-        "deepspeed-zero2": "DEEPSPEED",
-        "deepspeed-zero3": "DEEPSPEED",
-        "fsdp": "FSDP",
-    }[name]
-    assert loaded.distributed_type.value == expected
-    if name == "cpu-2proc":
-        assert raw["use_cpu"] is False and raw["num_processes"] == 2 and raw["mixed_precision"] == "no"
-    if name.startswith("deepspeed"):
-        assert raw["deepspeed_config"]["zero_stage"] == int(name[-1])
-    if name == "fsdp":
-        assert raw["fsdp_config"]["fsdp_use_orig_params"] is True
-
-
 def test_training_data_from_several_sources_with_gold_pruned_spider(tokenizer, sql_create_context_path, spider_dir):
     from sqlora.data.loaders import load_examples
-    from sqlora.training.loop import prepare_data
+    from sqlora.training.data import prepare_data
 
     holdout = ["hr_1", "store_1"]
     config = TrainConfig(
@@ -327,15 +310,14 @@ def test_bf16_training_keeps_frozen_weights_in_bf16_and_lora_in_fp32(tiny_model_
     """Under bf16 the residual stream is bf16 (half the saved activations); gradients still reach every adapter."""
     from peft.helpers import disable_input_dtype_casting
 
-    from sqlora.training.loop import build_model
-    from sqlora.training.loss import AnswerLoss
+    from sqlora.training.model import build_model
 
     config = TrainConfig(model=str(tiny_model_dir), data="unused", output="unused")
-    batch = collate([encode_example(EXAMPLE, tokenizer)], tokenizer.pad_token_id, multiple=16)
+    batch = _batch(tokenizer)
     losses = {}
     for precision in ("no", "bf16"):
         torch.manual_seed(0)
-        model = build_model(config, "cpu", precision)
+        model = build_model(config, precision, "cpu")
         frozen = {p.dtype for p in model.parameters() if not p.requires_grad and p.is_floating_point()}
         trainable = {p.dtype for p in model.parameters() if p.requires_grad}
         assert trainable == {torch.float32}
@@ -344,7 +326,7 @@ def test_bf16_training_keeps_frozen_weights_in_bf16_and_lora_in_fp32(tiny_model_
             torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"),
             disable_input_dtype_casting(model, active=precision == "bf16"),
         ):
-            loss, _ = AnswerLoss(model)(**batch)
+            loss, _ = _sqlora_loss(model, batch)
         loss.backward()
         lora_b = [p for n, p in model.named_parameters() if "lora_B" in n]
         assert lora_b and all(p.grad is not None and p.grad.abs().sum() > 0 for p in lora_b)

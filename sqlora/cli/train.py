@@ -1,98 +1,106 @@
-"""``sqlora train`` and ``sqlora merge``: QLoRA fine-tuning and adapter merging."""
+"""``sqlora train`` and ``sqlora merge``: QLoRA fine-tuning and adapter merging.
+
+``train``'s flags are made from :class:`sqlora.training.config.TrainConfig`'s fields (``--lora-r`` for
+``lora_r``), so the YAML keys, the flags and the saved config never drift apart.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
 import json
+import types
+import typing
 from pathlib import Path
 
 import typer
 
 from sqlora.cli.app import app, console, fail
+from sqlora.training.config import TrainConfig
+
+# Short forms of the most used flags; every other field is --field-name.
+FLAG_NAMES = {"data": ["--data", "-d"], "output": ["--output", "-o"], "model": ["--model", "-m"]}
+FLAG_NAMES["learning_rate"] = ["--lr", "--learning-rate"]
+LIST_FIELDS_REPEATED = {"data"}  # other list fields take one comma-separated value
+YAML_ONLY = {"token_weights"}
 
 
-@app.command()
-def train(
-    data: list[str] | None = typer.Option(  # noqa: B008
-        None, "--data", "-d", help="Training data: file, Spider folder or hub id (repeat to combine sources)."
-    ),
-    spider_schema: str | None = typer.Option(
-        None,
-        help="Spider folders: 'full' database schemas, 'gold' (pruned to the gold query's tables/columns) or"
-        " 'question' (pruned to the tables the question names).",
-    ),
-    config: Path | None = typer.Option(None, "--config", "-c", help="YAML config; flags override it."),  # noqa: B008
-    output: str | None = typer.Option(None, "--output", "-o", help="Run directory (adapter, logs, checkpoints)."),
-    model: str | None = typer.Option(None, "--model", "-m", help="Base model (default: embedded SmolLM2)."),
-    max_steps: int | None = typer.Option(None, help="Stop after this many optimizer steps."),
-    epochs: float | None = typer.Option(None),
-    batch_size: int | None = typer.Option(None, help="Per-device batch size (article: 4)."),
-    grad_accum: int | None = typer.Option(None, help="Gradient accumulation steps (article: 4)."),
-    learning_rate: float | None = typer.Option(None, "--lr"),
-    warmup_steps: int | None = typer.Option(None),
-    lora_r: int | None = typer.Option(None),
-    lora_alpha: int | None = typer.Option(None),
-    lora_dropout: float | None = typer.Option(None),
-    max_examples: int | None = typer.Option(None, help="Train on at most this many rows."),
-    prompt_style: str | None = typer.Option(None, help="article or chat."),
-    holdout_dbs: str | None = typer.Option(None, help="Comma-separated db_ids kept out of training."),
-    db_dir: str | None = typer.Option(None, help="Folder of <db_id>/<db_id>.sqlite databases."),
-    no_quantize: bool = typer.Option(False, "--no-quantize", help="Plain LoRA on full-precision weights."),
-    mixed_precision: str | None = typer.Option(None, help="auto, no, fp16 or bf16."),
-    gradient_checkpointing: str | None = typer.Option(None, help="auto, on or off."),
-    save_steps: int | None = typer.Option(None),
-    eval_steps: int | None = typer.Option(None),
-    logging_steps: int | None = typer.Option(None),
-    early_stopping_patience: int | None = typer.Option(None),
-    eval_data: str | None = typer.Option(None, help="Validation data (default: 5% of the databases of --data)."),
-    eval_ex_samples: int | None = typer.Option(None, help="Validation rows scored by execution accuracy at evals."),
-    seed: int | None = typer.Option(None),
-    resume: bool = typer.Option(False, "--resume", help="Continue from the newest checkpoint in --output."),
-) -> None:
+def _flag_type(annotation: str) -> type:
+    """The command-line type of a field annotation (dataclass annotations are strings here)."""
+    hint = typing.get_type_hints(TrainConfig)[annotation]
+    args = [a for a in typing.get_args(hint) if a is not type(None)]
+    if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
+        hint = args[0] if len(args) == 1 else str
+    if typing.get_origin(hint) is list:
+        hint = str
+    return hint
+
+
+def _parameters() -> list[inspect.Parameter]:
+    config = inspect.Parameter(
+        "config",
+        inspect.Parameter.KEYWORD_ONLY,
+        default=typer.Option(None, "--config", "-c", help="YAML config; flags override it."),
+        annotation=Path | None,
+    )
+    parameters = [config]
+    for spec in dataclasses.fields(TrainConfig):
+        if spec.name in YAML_ONLY:
+            continue
+        names = FLAG_NAMES.get(spec.name, ["--" + spec.name.replace("_", "-")])
+        kind = _flag_type(spec.name)
+        help_text = spec.metadata.get("help", "")
+        if spec.metadata.get("choices"):
+            help_text += f" [{'|'.join(spec.metadata['choices'])}]"
+        if kind is bool:
+            names = [f"{names[0]}/--no-{names[0][2:]}"]
+        annotation = list[str] | None if spec.name in LIST_FIELDS_REPEATED else kind | None
+        default = typer.Option(None, *names, help=help_text, show_default=False)
+        parameters.append(
+            inspect.Parameter(spec.name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
+        )
+    return parameters
+
+
+def _as_config_value(name: str, value):
+    """A flag's value as the config field holds it (comma-separated lists split, one --data unwrapped)."""
+    if name in LIST_FIELDS_REPEATED:
+        return value[0] if len(value) == 1 else list(value)
+    hint = typing.get_type_hints(TrainConfig)[name]
+    if list in (typing.get_origin(hint), *map(typing.get_origin, typing.get_args(hint))):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+def load_train_config(config: Path | None, flags: dict) -> TrainConfig:
+    """The run's configuration: the YAML file (if any), then the flags given on the command line."""
+    overrides = {name: _as_config_value(name, value) for name, value in flags.items() if value is not None}
+    if config is not None and not config.is_file():
+        raise ValueError(f"config file {config} not found")
+    return TrainConfig.from_yaml(config, **overrides) if config else TrainConfig.from_dict(overrides)
+
+
+def train(config: Path | None = None, **flags) -> None:
     """Fine-tune a base model with QLoRA (the article's recipe by default)."""
-    from sqlora.training import TrainConfig
     from sqlora.training import train as run
 
-    overrides = {
-        "data": (data[0] if len(data) == 1 else data) if data else None,
-        "spider_schema": spider_schema,
-        "output": output,
-        "model": model,
-        "max_steps": max_steps,
-        "epochs": epochs,
-        "batch_size": batch_size,
-        "grad_accum": grad_accum,
-        "learning_rate": learning_rate,
-        "warmup_steps": warmup_steps,
-        "lora_r": lora_r,
-        "lora_alpha": lora_alpha,
-        "lora_dropout": lora_dropout,
-        "max_examples": max_examples,
-        "prompt_style": prompt_style,
-        "holdout_dbs": holdout_dbs.split(",") if holdout_dbs else None,
-        "db_dir": db_dir,
-        "quantize": False if no_quantize else None,
-        "mixed_precision": mixed_precision,
-        "gradient_checkpointing": gradient_checkpointing,
-        "save_steps": save_steps,
-        "eval_steps": eval_steps,
-        "logging_steps": logging_steps,
-        "early_stopping_patience": early_stopping_patience,
-        "eval_data": eval_data,
-        "eval_ex_samples": eval_ex_samples,
-        "seed": seed,
-        "resume": resume or None,
-    }
-    overrides = {k: v for k, v in overrides.items() if v is not None}
     try:
-        cfg = TrainConfig.from_yaml(config, **overrides) if config else TrainConfig.from_dict(overrides)
+        cfg = load_train_config(config, flags)
     except (OSError, ValueError, TypeError) as err:
         fail(f"bad configuration: {err}")
     if not cfg.data:
         fail("give training data with --data (a .jsonl file, a Spider folder or a hub id)")
+    if cfg.init_adapter and not (Path(cfg.init_adapter) / "adapter_config.json").is_file():
+        fail(f"--init-adapter {cfg.init_adapter} is not an adapter directory (no adapter_config.json)")
     summary = run(cfg)
     shown = {k: v for k, v in summary.items() if k != "history"}
-    console.print_json(json.dumps(shown))
+    print(json.dumps(shown, indent=2))
     console.print(f"adapter written to [bold]{cfg.output}[/]")
+
+
+train.__signature__ = inspect.Signature(_parameters())
+train.__annotations__ = {p.name: p.annotation for p in train.__signature__.parameters.values()}
+app.command()(train)
 
 
 @app.command()

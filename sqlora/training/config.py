@@ -1,10 +1,16 @@
-"""Training configuration: the article's recipe as defaults, overridable by YAML and flags."""
+"""Training configuration: one dataclass, the article's recipe as defaults.
+
+YAML keys, ``sqlora train`` flags and the saved ``train_config.yaml`` all come from :class:`TrainConfig`'s
+fields (their ``metadata`` holds the flag help and the allowed choices), so an option is added in one place.
+:func:`sqlora.training.arguments.training_arguments` maps it onto transformers' ``TrainingArguments``.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -27,53 +33,91 @@ class TokenWeights:
 SQL_TOKEN_WEIGHTS = {"keyword": 2.0, "identifier": 2.0, "operator": 1.5, "literal": 2.0, "other": 1.0}
 
 
+def option(default: Any = None, help: str = "", choices: tuple[str, ...] | None = None, **kwargs) -> Any:
+    """A config field with its command-line help and, for a closed set of values, its choices."""
+    metadata = {"help": help, "choices": choices}
+    if callable(default):
+        return field(default_factory=default, metadata=metadata, **kwargs)
+    return field(default=default, metadata=metadata, **kwargs)
+
+
 @dataclass
 class TrainConfig:
     """Every knob of a run. Defaults follow the article, with the embedded model offline."""
 
     # data
-    data: str | list[str] = ""  # one source or several (files, Spider folders, hub ids)
-    spider_schema: str = "full"  # Spider folders: full schema, "gold" (pruned to the gold query) or "question"
-    eval_data: str | None = None
-    db_dir: str | None = None
-    holdout_dbs: list[str] = field(default_factory=list)
-    validation_fraction: float = 0.05
-    max_examples: int | None = None
-    max_length: int = 512
-    prompt_style: str = "article"
+    data: str | list[str] = option("", "Training data: file, Spider folder or hub id (repeat to combine).")
+    spider_schema: str = option(
+        "full",
+        "Spider folders: full database schemas, 'gold' (pruned to the gold query) or 'question' (linked to it).",
+        choices=("full", "gold", "question"),
+    )
+    eval_data: str | None = option(None, "Validation data (default: validation_fraction of the databases).")
+    db_dir: str | None = option(None, "Folder of <db_id>/<db_id>.sqlite databases (execution-accuracy samples).")
+    holdout_dbs: list[str] = option(lambda: [], "db_ids kept out of training and validation (comma-separated).")
+    validation_fraction: float = option(0.05, "Share of databases cut for validation.")
+    max_examples: int | None = option(None, "Train on at most this many rows.")
+    max_length: int = option(512, "Longest example in tokens; longer ones are dropped and counted.")
+    prompt_style: str = option("article", "Prompt template.", choices=("article", "chat"))
     # model
-    model: str | None = None  # None: the embedded SmolLM2-135M-Instruct
-    quantize: bool = True  # 4-bit NF4 + double quantization (QLoRA); False: plain LoRA
-    lora_r: int = 16
-    lora_alpha: int = 32
-    lora_dropout: float = 0.1
-    target_modules: list[str] = field(default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"])
+    model: str | None = option(None, "Base model: hub id or folder (default: the embedded SmolLM2-135M).")
+    init_adapter: str | None = option(None, "Start from this adapter's LoRA weights instead of fresh ones.")
+    quantize: bool = option(True, "4-bit NF4 + double quantization (QLoRA); off: plain LoRA on float weights.")
+    lora_r: int = option(16, "LoRA rank.")
+    lora_alpha: int = option(32, "LoRA alpha.")
+    lora_dropout: float = option(0.1, "LoRA dropout.")
+    target_modules: list[str] = option(
+        lambda: ["q_proj", "k_proj", "v_proj", "o_proj"], "Modules that get adapters (comma-separated)."
+    )
     # optimization
-    epochs: float = 3.0
-    max_steps: int | None = None
-    batch_size: int = 4
-    grad_accum: int = 4
-    learning_rate: float = 2e-4
-    warmup_steps: int = 100
-    weight_decay: float = 0.0
-    max_grad_norm: float = 1.0
-    mixed_precision: str = "auto"  # auto: bf16 where supported (GPU, AVX512-BF16 CPU), fp16 on old GPUs; no/fp16/bf16
-    gradient_checkpointing: str = "auto"  # auto: only when memory needs it (large models on GPU)
-    length_grouping: bool = True
-    # SQL-weighted loss by default: in bench/loss_weights.py it beat uniform weights 20.0 % vs 16.7 % EX
-    # (60 held-out rows, 60 steps each; a small, noisy margin). TokenWeights() is uniform.
-    token_weights: TokenWeights = field(default_factory=lambda: TokenWeights(**SQL_TOKEN_WEIGHTS))
+    epochs: float = option(3.0, "Training epochs.")
+    max_steps: int | None = option(None, "Stop after this many optimizer steps (overrides epochs).")
+    batch_size: int = option(4, "Per-device micro-batch size (article: 4).")
+    grad_accum: int = option(4, "Gradient accumulation steps (article: 4).")
+    learning_rate: float = option(2e-4, "Peak learning rate (linear decay).")
+    warmup_steps: int = option(100, "Warmup steps (capped at the run's total steps).")
+    weight_decay: float = option(0.0, "AdamW weight decay.")
+    max_grad_norm: float = option(1.0, "Gradient-norm clip (0: none).")
+    mixed_precision: str = option(
+        "auto",
+        "auto: bf16 where the hardware has it natively (GPUs from Ampere on, CPUs with AVX512-BF16/AMX), fp16 on"
+        " older GPUs, fp32 (no) elsewhere. The 4-bit compute dtype follows it.",
+        choices=("auto", "no", "fp16", "bf16"),
+    )
+    gradient_checkpointing: str = option(
+        "auto", "auto: on for models over 1B parameters on GPU (non-reentrant).", choices=("auto", "on", "off")
+    )
+    length_grouping: bool = option(True, "Batch rows of similar length together (less padding).")
+    token_weights: TokenWeights = option(
+        lambda: TokenWeights(**SQL_TOKEN_WEIGHTS), "Loss weight per SQL token role (YAML mapping)."
+    )
+    # engines past one device (see docs/training.md)
+    deepspeed: str | None = option(None, "DeepSpeed JSON config (configs/deepspeed/zero2.json, zero3.json).")
+    fsdp: str | None = option(None, "FSDP config YAML with transformers' fsdp_config keys (configs/fsdp/qlora.yaml).")
     # bookkeeping
-    output: str = "outputs/run"
-    logging_steps: int = 10
-    save_steps: int = 500
-    eval_steps: int = 500
-    eval_ex_samples: int = 0  # validation rows scored by execution accuracy at each evaluation
-    early_stopping_patience: int | None = None
-    save_total_limit: int = 2
-    seed: int = 42
-    resume: bool = False
-    threads: int | None = None
+    output: str = option("outputs/run", "Run directory (adapter, logs, checkpoints).")
+    logging_steps: int = option(10, "Log every N steps.")
+    save_steps: int = option(500, "Checkpoint every N steps (0: none).")
+    eval_steps: int = option(500, "Validate every N steps (0: none).")
+    eval_ex_samples: int = option(0, "Validation rows scored by execution accuracy at each validation.")
+    early_stopping_patience: int | None = option(None, "Stop after N validations without a better loss.")
+    save_total_limit: int = option(2, "Checkpoints kept.")
+    report_to: list[str] = option(lambda: ["tensorboard"], "Loggers (transformers' report_to; 'none' for none).")
+    seed: int = option(42, "Random seed.")
+    resume: bool = option(False, "Continue from the newest checkpoint in the output directory.")
+    threads: int | None = option(None, "CPU threads per process (default: PyTorch's).")
+
+    def __post_init__(self) -> None:
+        for spec in dataclasses.fields(self):
+            choices = spec.metadata.get("choices")
+            value = getattr(self, spec.name)
+            if choices and value not in choices:
+                raise ValueError(f"{spec.name} must be one of {', '.join(choices)}, not {value!r}")
+        for name in ("batch_size", "grad_accum", "lora_r", "max_length"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, not {getattr(self, name)}")
+        if self.deepspeed and self.fsdp:
+            raise ValueError("choose one engine: deepspeed or fsdp, not both")
 
     @classmethod
     def from_dict(cls, values: dict) -> TrainConfig:
@@ -89,6 +133,8 @@ class TrainConfig:
     @classmethod
     def from_yaml(cls, path: str | Path, **overrides) -> TrainConfig:
         values = yaml.safe_load(Path(path).read_text()) or {}
+        if not isinstance(values, dict):
+            raise ValueError(f"{path} is not a YAML mapping of config keys")
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls.from_dict(values)
 

@@ -102,16 +102,36 @@ def encode_example(
 
 
 def collate(batch: list[Features], pad_id: int, multiple: int = 1) -> dict[str, torch.Tensor]:
-    """Right-pad a batch to its longest member, rounded up to ``multiple`` (length grouping keeps the waste small)."""
+    """Left-pad a batch to its longest member, rounded up to ``multiple``, so every answer ends at the last position.
+
+    With the answers aligned at the end, the loss needs logits only for the last few positions
+    (``logits_to_keep``); positions count from each row's first real token, so padding changes nothing.
+    """
     width = -(-max(len(f) for f in batch) // multiple) * multiple
     ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
     labels = torch.full((len(batch), width), IGNORE, dtype=torch.long)
     weights = torch.zeros((len(batch), width), dtype=torch.float32)
     mask = torch.zeros((len(batch), width), dtype=torch.long)
     for row, features in enumerate(batch):
-        n = len(features)
-        ids[row, :n] = torch.tensor(features.input_ids)
-        labels[row, :n] = torch.tensor(features.labels)
-        weights[row, :n] = torch.tensor(features.weights)
-        mask[row, :n] = 1
-    return {"input_ids": ids, "attention_mask": mask, "labels": labels, "weights": weights}
+        start = width - len(features)
+        ids[row, start:] = torch.tensor(features.input_ids)
+        labels[row, start:] = torch.tensor(features.labels)
+        weights[row, start:] = torch.tensor(features.weights)
+        mask[row, start:] = 1
+    positions = (mask.cumsum(-1) - 1).clamp_min(0)
+    return {"input_ids": ids, "attention_mask": mask, "position_ids": positions, "labels": labels, "weights": weights}
+
+
+@dataclass
+class SQLCollator:
+    """The Trainer's data collator: :func:`collate` with sqlora's pad multiple.
+
+    Batches are padded to a multiple of 16 tokens by default: oneDNN and the allocators keep state per tensor
+    shape, so one shape per sequence length makes the resident size climb all run (bench/train_bench.py).
+    """
+
+    pad_id: int
+    multiple: int = 16
+
+    def __call__(self, batch: list[Features]) -> dict[str, torch.Tensor]:
+        return collate(batch, self.pad_id, self.multiple)

@@ -1,38 +1,36 @@
-"""Answer-only, SQL-weighted cross-entropy that computes logits only where the loss needs them."""
+"""Answer-only, SQL-weighted cross-entropy over the logits of the answer positions alone."""
 
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from sqlora.training.features import IGNORE
 
 
-def _causal_lm(model: nn.Module) -> nn.Module:
-    """The underlying *ForCausalLM module, under a PEFT wrapper if there is one."""
-    return model.get_base_model() if hasattr(model, "get_base_model") else model
+def logits_needed(labels: torch.Tensor) -> int:
+    """How many last positions need logits: from the one before the earliest answer token to the end.
 
-
-class AnswerLoss(nn.Module):
-    """Wraps a causal LM so that ``forward(batch)`` returns the weighted answer loss.
-
-    The transformer body runs on every token, but the vocabulary projection (the largest matrix of
-    a small model) runs only on the positions that predict answer tokens.
+    Batches are left-padded (:func:`sqlora.training.features.collate`), so all answers end at the last position
+    and the vocabulary projection, the largest matrix of a small model, runs on little more than the answers.
     """
+    answer = labels != IGNORE
+    if not bool(answer.any()):
+        return 1
+    first = int(answer.int().argmax(dim=1)[answer.any(dim=1)].min())
+    return labels.shape[1] - first + 1
 
-    def __init__(self, model: nn.Module) -> None:
-        super().__init__()
-        self.model = model
 
-    def forward(self, input_ids, attention_mask, labels, weights) -> tuple[torch.Tensor, torch.Tensor]:
-        lm = _causal_lm(self.model)
-        body = getattr(lm, lm.base_model_prefix)
-        hidden = body(input_ids=input_ids, attention_mask=attention_mask, use_cache=False).last_hidden_state
-        targets = labels[:, 1:]
-        keep = targets != IGNORE
-        logits = lm.get_output_embeddings()(hidden[:, :-1][keep]).float()
-        token_loss = F.cross_entropy(logits, targets[keep], reduction="none")
-        token_weights = weights[:, 1:][keep]
-        loss = (token_loss * token_weights).sum() / token_weights.sum().clamp_min(1e-8)
-        return loss, keep.sum()
+def answer_loss(logits: torch.Tensor, labels: torch.Tensor, weights: torch.Tensor) -> tuple[torch.Tensor, int]:
+    """Weighted mean cross-entropy of the answer tokens, and their count.
+
+    ``logits`` are the last ``k`` positions' (``logits_to_keep=k``); position ``p`` predicts token ``p + 1``.
+    """
+    k = logits.shape[1]
+    targets = labels[:, labels.shape[1] - k + 1 :]
+    token_weights = weights[:, weights.shape[1] - k + 1 :]
+    keep = targets != IGNORE
+    token_loss = F.cross_entropy(logits[:, :-1][keep].float(), targets[keep], reduction="none")
+    kept_weights = token_weights[keep]
+    loss = (token_loss * kept_weights).sum() / kept_weights.sum().clamp_min(1e-8)
+    return loss, int(keep.sum())

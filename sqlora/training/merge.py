@@ -9,8 +9,14 @@ from pathlib import Path
 import torch
 
 
-def merge_adapter(adapter: str | Path, output: str | Path, base_model: str | None = None) -> Path:
-    """Fold the adapter into float32 base weights and save safetensors + tokenizer to ``output``.
+def merge_adapter(
+    adapter: str | Path,
+    output: str | Path,
+    base_model: str | None = None,
+    dtype: torch.dtype = torch.float32,
+    device: str = "cpu",
+) -> Path:
+    """Fold the adapter into ``dtype`` base weights on ``device``; save safetensors + tokenizer to ``output``.
 
     A QLoRA adapter (``sqlora.json`` says ``quantized``) learned to correct the NF4 weights, not the original
     ones: it is folded into the NF4 weights dequantized to float32 (transformers' ``dequantize``), so the merged
@@ -26,9 +32,9 @@ def merge_adapter(adapter: str | Path, output: str | Path, base_model: str | Non
     meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
     base = base_model or meta.get("base_model")
     if meta.get("quantized", False):
-        merged = load_merged_qlora(base, str(adapter), "cpu", torch.float32)
+        merged = load_merged_qlora(base, str(adapter), device, dtype)
     else:
-        model = load_model(base, device="cpu", dtype=torch.float32)
+        model = load_model(base, device=device, dtype=dtype)
         merged = PeftModel.from_pretrained(model, str(adapter)).merge_and_unload()
     output = Path(output)
     merged.save_pretrained(output, safe_serialization=True)

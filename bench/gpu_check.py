@@ -1,0 +1,271 @@
+"""GPU proof of `sqlora train` at the article's scale, offline, on one CUDA GPU.
+
+Builds a random-weight model of Qwen1.5-4B's architecture (configs/models/qwen1.5-4b-architecture.json) with the
+embedded SmolLM2 tokenizer, then, each step in its own process:
+
+  fp16 / bf16   the article's recipe (sqlora/configs/article-qwen1.5-4b.yaml: QLoRA NF4, r=16, alpha=32,
+                q/k/v/o, batch 4 x grad-accum 4, lr 2e-4) for 20 steps on the same 16 rows, warmup 2
+  resume        the fp16 run continued from its step-10 checkpoint (`--resume`) to step 20
+  zero3 / fsdp  a few steps under DeepSpeed ZeRO-3 and FSDP (configs/deepspeed/zero3.json, configs/fsdp/qlora.yaml),
+                one process each (torchrun)
+  merge         `merge_adapter` of the bf16 run in bf16 on the GPU, then 4 answers from the merged model
+
+and asserts finite falling loss, non-zero LoRA B weights, checkpoints written; prints a table and writes JSON.
+
+    bash bench/gpu_check.sh WHEEL_DIR            # installs the wheels the machine lacks, then runs this
+    python bench/gpu_check.py --tokenizer DIR --output bench/results/gpu_check.json
+    python bench/gpu_check.py --tiny ...          # 2 small layers: tries the whole script on a CPU in a minute
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+ARCHITECTURE = ROOT / "configs" / "models" / "qwen1.5-4b-architecture.json"
+ARTICLE = ROOT / "sqlora" / "configs" / "article-qwen1.5-4b.yaml"
+
+# 16 hand-written rows: one optimizer step (batch 4 x grad-accum 4) sees all of them, so the loss can only fall.
+ROWS = [
+    ("How many heads are older than 56?", "CREATE TABLE head (age INTEGER)",
+     "SELECT COUNT(*) FROM head WHERE age > 56"),
+    ("List the names of all singers.", "CREATE TABLE singer (name VARCHAR)", "SELECT name FROM singer"),
+    ("What is the average price?", "CREATE TABLE product (price REAL)", "SELECT AVG(price) FROM product"),
+    ("Which city has the most people?", "CREATE TABLE city (name VARCHAR, pop INTEGER)",
+     "SELECT name FROM city ORDER BY pop DESC LIMIT 1"),
+    ("Count the orders per customer.", "CREATE TABLE orders (customer_id INTEGER)",
+     "SELECT customer_id, COUNT(*) FROM orders GROUP BY customer_id"),
+    ("Show distinct colors.", "CREATE TABLE car (color VARCHAR)", "SELECT DISTINCT color FROM car"),
+    ("What is the highest salary?", "CREATE TABLE employee (salary INTEGER)", "SELECT MAX(salary) FROM employee"),
+    ("Find students named Ann.", "CREATE TABLE student (name VARCHAR)", "SELECT * FROM student WHERE name = 'Ann'"),
+    ("How many ships were lost?", "CREATE TABLE ship (fate VARCHAR)", "SELECT COUNT(*) FROM ship WHERE fate = 'lost'"),
+    ("Total budget of all departments?", "CREATE TABLE department (budget REAL)",
+     "SELECT SUM(budget) FROM department"),
+    ("List titles after 2000.", "CREATE TABLE film (title VARCHAR, year INTEGER)",
+     "SELECT title FROM film WHERE year > 2000"),
+    ("Which teams have more than 3 wins?", "CREATE TABLE team (name VARCHAR, wins INTEGER)",
+     "SELECT name FROM team WHERE wins > 3"),
+    ("What is the youngest age?", "CREATE TABLE person (age INTEGER)", "SELECT MIN(age) FROM person"),
+    ("Names of authors sorted.", "CREATE TABLE author (name VARCHAR)", "SELECT name FROM author ORDER BY name"),
+    ("How many airports per country?", "CREATE TABLE airport (country VARCHAR)",
+     "SELECT country, COUNT(*) FROM airport GROUP BY country"),
+    ("Show the ids of rooms with 2 beds.", "CREATE TABLE room (id INTEGER, beds INTEGER)",
+     "SELECT id FROM room WHERE beds = 2"),
+]  # fmt: skip
+QUESTIONS = ROWS[:4]
+
+
+def build_model(target: Path, tokenizer_dir: str, tiny: bool) -> dict:
+    """Random weights in the architecture's shape (bf16, on the GPU when there is one), saved with the tokenizer."""
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+
+    values = json.loads(ARCHITECTURE.read_text())
+    if tiny:
+        values.update(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4)
+        values.update(num_key_value_heads=4)
+    config = AutoConfig.for_model(values.pop("model_type"), **values)
+    torch.manual_seed(0)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    with torch.device(device):
+        model = AutoModelForCausalLM.from_config(config, dtype=torch.bfloat16)
+    model.save_pretrained(target)
+    AutoTokenizer.from_pretrained(tokenizer_dir).save_pretrained(target)
+    return {"parameters": model.num_parameters(), "layers": config.num_hidden_layers, "hidden": config.hidden_size}
+
+
+def train_command(model: Path, data: Path, output: Path, precision: str, steps: int, *extra: str, launcher=None):
+    command = launcher or [sys.executable]
+    return [
+        *command, "-m", "sqlora.cli.main", "train", "--config", str(ARTICLE), "--model", str(model),
+        "--data", str(data), "--output", str(output), "--max-steps", str(steps), "--warmup-steps", "2",
+        "--mixed-precision", precision, "--logging-steps", "1", "--save-steps", "10", "--eval-steps", "0",
+        "--validation-fraction", "0", "--report-to", "none", *extra,
+    ]  # fmt: skip
+
+
+def torchrun() -> list[str]:
+    return [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "1", "--master_port", "29561"]
+
+
+def run(name: str, command: list[str], log, timeout: int) -> tuple[bool, float, str]:
+    """Run one step; its output goes to the shared log. Returns (ok, seconds, last error line)."""
+    started = time.perf_counter()
+    log.write(f"\n===== {name}: {' '.join(command)}\n")
+    log.flush()
+    try:
+        done = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, timeout=timeout)
+        ok, why = done.returncode == 0, f"exit {done.returncode}"
+    except subprocess.TimeoutExpired:
+        ok, why = False, f"timed out after {timeout} s"
+    log.flush()
+    return ok, round(time.perf_counter() - started, 1), "" if ok else why
+
+
+def check_run(output: Path, steps: int, expect_fall: bool) -> dict:
+    """Loss finite (and falling), LoRA B non-zero, checkpoints written, peak GPU memory from the summary."""
+    from safetensors.torch import load_file
+
+    summary = json.loads((output / "summary.json").read_text())
+    losses = [h["loss"] for h in summary["history"] if "loss" in h]
+    adapter = load_file(str(output / "adapter_model.safetensors"))
+    lora_b = [t for name, t in adapter.items() if "lora_B" in name]
+    checks = {
+        "steps": summary["steps"] == steps,
+        "finite_loss": bool(losses) and all(math.isfinite(x) for x in losses),
+        "lora_b_nonzero": bool(lora_b) and all(float(t.float().abs().sum()) > 0 for t in lora_b),
+        "checkpoint_written": (output / "checkpoint-10").is_dir() if steps >= 10 else True,
+    }
+    if expect_fall and len(losses) >= 4:
+        checks["loss_falls"] = sum(losses[-3:]) / 3 < sum(losses[:3]) / 3
+    return {
+        "checks": checks,
+        "first_loss": losses[0] if losses else None,
+        "final_loss": losses[-1] if losses else None,
+        "losses": losses,
+        "tokens_per_s": summary["tokens_per_s"],
+        "peak_gpu_memory_gib": round(summary["peak_memory_bytes"] / 2**30, 2),
+        "precision": summary.get("precision"),
+    }
+
+
+def merge_and_answer(adapter: Path, target: Path) -> dict:
+    import torch
+
+    from sqlora.inference.generator import SQLGenerator
+    from sqlora.training.merge import merge_adapter
+
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    merge_adapter(adapter, target, dtype=torch.bfloat16, device=device)
+    generator = SQLGenerator(model=str(target), precision="bf16", device=device, max_new_tokens=24)
+    answers = [generator.generate(question, schema).sql for question, schema, _ in QUESTIONS]
+    return {
+        "checks": {"four_answers": len(answers) == 4 and all(isinstance(a, str) for a in answers)},
+        "answers": answers,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--tokenizer", help="tokenizer folder (default: the embedded SmolLM2's)")
+    parser.add_argument("--work", type=Path, default=Path("/tmp/sqlora-gpu-check"))
+    parser.add_argument("--output", type=Path, default=ROOT / "bench" / "results" / "gpu_check.json")
+    parser.add_argument("--log", type=Path, help="all steps' output (default: beside --output)")
+    parser.add_argument("--tiny", action="store_true", help="2 small layers: try the script quickly, on CPU too")
+    parser.add_argument("--steps", type=int, default=20)
+    args = parser.parse_args()
+
+    import torch
+
+    from sqlora.training.hardware import machine_facts
+
+    gpu = torch.cuda.is_available()
+    if args.tokenizer is None:
+        from sqlora.models.embedded import embedded_model_dir
+
+        args.tokenizer = str(embedded_model_dir())
+    shutil.rmtree(args.work, ignore_errors=True)
+    args.work.mkdir(parents=True)
+    data = args.work / "rows.jsonl"
+    data.write_text("".join(json.dumps({"question": q, "context": c, "answer": a}) + "\n" for q, c, a in ROWS))
+    model = args.work / "model"
+    log_path = args.log or args.output.with_suffix(".log")
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    report: dict = {"machine": machine_facts(), "date": time.strftime("%Y-%m-%d"), "tiny": args.tiny, "steps": {}}
+    for package in ("torch", "transformers", "peft", "accelerate", "bitsandbytes", "deepspeed"):
+        try:
+            report["machine"][package] = __import__(package).__version__
+        except Exception as err:  # noqa: BLE001 - a missing engine is reported, not fatal
+            report["machine"][package] = f"unavailable: {type(err).__name__}"
+    started = time.perf_counter()
+    report["model"] = build_model(model, args.tokenizer, args.tiny)
+    report["model"]["build_s"] = round(time.perf_counter() - started, 1)
+    steps = args.steps
+    cpu_precision = "no"
+    plan = [
+        ("fp16", train_command(model, data, args.work / "fp16", "fp16" if gpu else cpu_precision, steps), steps, True),
+        ("bf16", train_command(model, data, args.work / "bf16", "bf16" if gpu else cpu_precision, steps), steps, True),
+        ("resume", None, steps, False),
+        ("zero3", train_command(model, data, args.work / "zero3", "bf16", 4, "--deepspeed",
+                                str(ROOT / "configs/deepspeed/zero3.json"), launcher=torchrun()), 4, False),
+        ("fsdp", train_command(model, data, args.work / "fsdp", "bf16", 4, "--fsdp",
+                               str(ROOT / "configs/fsdp/qlora.yaml"), launcher=torchrun()), 4, False),
+    ]  # fmt: skip
+    env_note = {"zero3": "needs a GPU and deepspeed", "fsdp": "needs a GPU (accelerate refuses FSDP on CPU)"}
+    with log_path.open("w") as log:
+        for name, command, n_steps, falls in plan:
+            if name in env_note and not gpu:
+                report["steps"][name] = {"skipped": env_note[name]}
+                continue
+            output = args.work / name
+            if name == "resume":  # the fp16 run, rewound to its step-10 checkpoint, continued to the end
+                shutil.copytree(args.work / "fp16", output)
+                for late in [*output.glob("checkpoint-*"), output / "summary.json", output / "log.jsonl"]:
+                    if late.name != "checkpoint-10":
+                        shutil.rmtree(late) if late.is_dir() else late.unlink(missing_ok=True)
+                command = [*train_command(model, data, output, "fp16" if gpu else cpu_precision, steps), "--resume"]
+            ok, seconds, why = run(name, command, log, timeout=240)
+            result: dict = {"ok": ok, "seconds": seconds}
+            if ok:
+                try:
+                    result.update(check_run(output, n_steps, falls))
+                except Exception as err:  # noqa: BLE001 - record and go on to the next step
+                    result.update(ok=False, error=f"{type(err).__name__}: {err}")
+            else:
+                result["error"] = why
+            report["steps"][name] = result
+        resumed, straight = report["steps"].get("resume", {}), report["steps"].get("fp16", {})
+        if resumed.get("losses") and straight.get("losses"):
+            tail = straight["losses"][10:]
+            resumed["checks"]["resumed_at_step_11"] = len(resumed["losses"]) == len(tail)
+            resumed["checks"]["matches_straight_run"] = all(
+                abs(a - b) <= 0.02 * abs(b) for a, b in zip(resumed["losses"], tail, strict=False)
+            )
+        started = time.perf_counter()
+        try:
+            merged = merge_and_answer(args.work / "bf16", args.work / "merged")
+            merged.update(ok=True)
+        except Exception as err:  # noqa: BLE001
+            merged = {"ok": False, "error": f"{type(err).__name__}: {err}"}
+        merged["seconds"] = round(time.perf_counter() - started, 1)
+        report["steps"]["merge_generate"] = merged
+    report["all_checks_pass"] = all(
+        s.get("ok") and all(s.get("checks", {}).values()) for s in report["steps"].values() if "skipped" not in s
+    )
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(report, indent=2))
+    print_table(report)
+    print(f"written to {args.output} (log: {log_path})")
+
+
+def print_table(report: dict) -> None:
+    machine = report["machine"]
+    print(f"\n{machine.get('gpu', machine['cpu_model'])} | torch {machine['torch']} | {report['model']}")
+    print(
+        f"{'step':<16}{'ok':<5}{'seconds':>9}{'first loss':>12}{'final loss':>12}{'tok/s':>9}{'peak GiB':>10}  checks"
+    )
+    for name, step in report["steps"].items():
+        if "skipped" in step:
+            print(f"{name:<16}skipped: {step['skipped']}")
+            continue
+        failed = [k for k, v in step.get("checks", {}).items() if not v]
+        checks = "all pass" if step.get("ok") and not failed else f"FAILED {failed or step.get('error')}"
+        loss = [f"{step[k]:.4f}" if isinstance(step.get(k), float) else "-" for k in ("first_loss", "final_loss")]
+        print(
+            f"{name:<16}{'yes' if step.get('ok') else 'no':<5}{step.get('seconds', 0):>9}{loss[0]:>12}{loss[1]:>12}"
+            f"{step.get('tokens_per_s', '-')!s:>9}{step.get('peak_gpu_memory_gib', '-')!s:>10}  {checks}"
+        )
+    print(f"all checks pass: {report['all_checks_pass']}")
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    main()

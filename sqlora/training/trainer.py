@@ -1,0 +1,49 @@
+"""``SQLTrainer``: transformers' Trainer with sqlora's loss and batches.
+
+The Trainer does devices and processes (DDP, DeepSpeed, FSDP), mixed precision with loss scaling, gradient
+accumulation, checkpoints with every RNG, resume, early stopping and logging. sqlora adds the answer-only,
+SQL-weighted loss computed on the answer positions' logits alone, and length-grouped batches that replay
+exactly after a resume.
+"""
+
+from __future__ import annotations
+
+from transformers import Trainer
+
+from sqlora.training.loss import answer_loss, logits_needed
+from sqlora.training.sampler import EpochLengthGroupedSampler
+
+
+class SQLTrainer(Trainer):
+    """A Trainer whose loss is sqlora's and whose training order is length-grouped by (seed, epoch)."""
+
+    loss_is_scaled_for_ga = False  # compute_loss returns a per-micro-batch mean; the Trainer divides by grad_accum
+
+    def __init__(self, *args, length_grouping: bool = True, lengths: list[int] | None = None, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.length_grouping = length_grouping
+        self.lengths = lengths
+        self.model_accepts_loss_kwargs = False
+
+    def _get_train_sampler(self, train_dataset=None):
+        if not self.length_grouping:
+            return super()._get_train_sampler(train_dataset)
+        group = self.args.train_batch_size * self.args.gradient_accumulation_steps
+        return EpochLengthGroupedSampler(group, self.lengths, self.args.seed)
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        from peft.helpers import disable_input_dtype_casting
+
+        labels, weights = inputs["labels"], inputs["weights"]
+        autocast = self.args.bf16 or self.args.fp16
+        # Under autocast, LoRA layers need not copy their input to the adapter's fp32 (nor keep an fp32 dropout mask).
+        with disable_input_dtype_casting(self.accelerator.unwrap_model(model), active=autocast):
+            outputs = model(
+                input_ids=inputs["input_ids"],
+                attention_mask=inputs["attention_mask"],
+                position_ids=inputs["position_ids"],
+                logits_to_keep=logits_needed(labels),
+                use_cache=False,
+            )
+        loss, _ = answer_loss(outputs.logits, labels, weights)
+        return (loss, outputs) if return_outputs else loss

@@ -1,0 +1,98 @@
+"""The shipped multi-device setups: each engine gets what its guide requires (checked without a GPU).
+
+FSDP and DeepSpeed cannot start without an accelerator (accelerate refuses FSDP on CPU); the 2-process DDP run
+is in test_training_runs.py, and bench/gpu_check.sh runs ZeRO-3 and FSDP for real on a GPU.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from sqlora.training.arguments import training_arguments
+from sqlora.training.config import TrainConfig
+from sqlora.training.hardware import native_bf16, resolve_precision
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIGS = ROOT / "configs"
+
+
+@pytest.mark.parametrize("name", ["ddp", "cpu-2proc"])
+def test_accelerate_launch_configs_are_valid(name: str) -> None:
+    from accelerate.commands.config.config_args import load_config_from_file
+
+    path = CONFIGS / "accelerate" / f"{name}.yaml"
+    raw = yaml.safe_load(path.read_text())
+    loaded = load_config_from_file(str(path))  # accelerate's own parser: rejects unknown keys
+    assert loaded.compute_environment.value == "LOCAL_MACHINE"
+    assert loaded.distributed_type.value == "MULTI_GPU"  # torchrun-style launch; the Trainer picks CPU+gloo or NCCL
+    # the run's own precision decides (bf16 only where native): the launcher must not override it
+    assert raw["mixed_precision"] == "no"
+
+
+@pytest.mark.parametrize("stage", [2, 3])
+def test_deepspeed_configs_resolve_from_the_run(stage: int, tmp_path: Path, tiny_model_dir: Path) -> None:
+    """Every "auto" in the shipped JSON is filled from sqlora's arguments and the model (what the Trainer does)."""
+    from transformers import AutoConfig
+    from transformers.integrations.deepspeed import HfTrainerDeepSpeedConfig
+
+    path = CONFIGS / "deepspeed" / f"zero{stage}.json"
+    config = TrainConfig(data="x.jsonl", output=str(tmp_path), batch_size=4, grad_accum=4, max_grad_norm=1.0)
+    args = training_arguments(config, "bf16", total_steps=100, device="cpu")
+    ds = HfTrainerDeepSpeedConfig(str(path))
+    ds.trainer_config_process(args)
+    model = type("Model", (), {"config": AutoConfig.from_pretrained(tiny_model_dir)})()
+    ds.trainer_config_finalize(args, model, num_training_steps=100)
+    assert "auto" not in json.dumps(ds.config)
+    assert ds.config["zero_optimization"]["stage"] == stage and ds.is_zero3() == (stage == 3)
+    assert ds.config["train_micro_batch_size_per_gpu"] == 4 and ds.config["gradient_accumulation_steps"] == 4
+    assert ds.config["bf16"]["enabled"] is True and ds.config["fp16"]["enabled"] is False
+    assert ds.config["gradient_clipping"] == 1.0
+    if stage == 3:  # the adapter is gathered whole for saving
+        assert ds.config["zero_optimization"]["stage3_gather_16bit_weights_on_model_save"] is True
+
+
+def test_fsdp_config_follows_peft_qlora_guide(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("FSDP_CPU_RAM_EFFICIENT_LOADING", "false")  # restored after the test
+    config = TrainConfig(data="x.jsonl", output=str(tmp_path), fsdp=str(CONFIGS / "fsdp" / "qlora.yaml"))
+    args = training_arguments(config, "bf16", total_steps=100, device="cpu")
+    plugin = args.fsdp_plugin_args
+    assert plugin["fsdp_version"] == 1 and plugin["reshard_after_forward"] == "full_shard"
+    assert plugin["use_orig_params"] is False and plugin["sync_module_states"] is True
+    assert plugin["cpu_ram_efficient_loading"] is True and plugin["state_dict_type"] == "FULL_STATE_DICT"
+    import os
+
+    assert os.environ["FSDP_CPU_RAM_EFFICIENT_LOADING"] == "true"  # transformers loads on rank 0 only
+
+
+def test_sharded_qlora_model_for_fsdp(tiny_model_dir: Path) -> None:
+    """Sharded runs: 4-bit data stored in the compute dtype, no device_map, PEFT's wrap policy finds every unit."""
+    from peft.utils.other import fsdp_auto_wrap_policy
+    from transformers.models.llama.modeling_llama import LlamaDecoderLayer
+
+    from sqlora.training.model import build_model, quantization_config
+
+    assert quantization_config(torch.bfloat16, sharded=True).bnb_4bit_quant_storage == torch.bfloat16
+    assert quantization_config(torch.bfloat16, sharded=False).bnb_4bit_quant_storage == torch.uint8
+    config = TrainConfig(data="x.jsonl", model=str(tiny_model_dir))
+    model = build_model(config, "bf16", "cpu", sharded=True)
+    assert getattr(model.get_base_model(), "hf_device_map", None) is None
+    frozen = {p.dtype for p in model.parameters() if not p.requires_grad}
+    assert frozen == {torch.bfloat16}  # one dtype per FSDP unit: the packed 4-bit data too
+    assert {p.dtype for p in model.parameters() if p.requires_grad} == {torch.float32}
+    policy = fsdp_auto_wrap_policy(model)
+    layers = [m for m in model.modules() if isinstance(m, LlamaDecoderLayer)]
+    lora = [m for name, m in model.named_modules() if name.endswith(("lora_A.default", "lora_B.default"))]
+    assert layers and lora
+    assert all(policy(module=m, recurse=False, nonwrapped_numel=0) for m in layers + lora)
+
+
+def test_precision_is_bf16_only_where_native() -> None:
+    assert native_bf16({"avx2", "avx512f", "avx512_bf16"}) and native_bf16({"amx_bf16", "amx_tile"})
+    assert not native_bf16({"avx2", "avx512f", "avx512bw"})  # AVX512 without BF16: emulated, slower than fp32
+    assert resolve_precision("fp16", "cuda") == "fp16" and resolve_precision("no", "cpu") == "no"
+    assert resolve_precision("auto", "cpu") in ("bf16", "no")
