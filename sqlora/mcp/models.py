@@ -46,6 +46,7 @@ class GeneratedSQL(BaseModel):
     dialect: str
     sqlite_sql: str = Field(description="The query as the model wrote it (SQLite), before transpiling.")
     repaired: bool = Field(False, description="Names or joins were mended after generation.")
+    generated_tokens: int = 0
     tables: list[str] = Field(description="The tables given to the model (those the question is about).")
 
 

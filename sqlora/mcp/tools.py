@@ -152,6 +152,7 @@ class DatabaseTools:
             dialect=self.dialect,
             sqlite_sql=result.sql,
             repaired=bool(result.repaired),
+            generated_tokens=int(result.generated_tokens),
             tables=tables,
         )
         if out.valid and self.dialect != "sqlite":
