@@ -74,13 +74,9 @@ async def check_hostile(client, statements: list[str]) -> None:
 
 def test_stdio_server_on_sqlite(musical_db, tiny_model_dir):
     before = sqlite_checksum(musical_db)
-    params = StdioServerParameters(
-        command=sys.executable,
-        args=["-m", "sqlora", "mcp", "--db", f"sqlite:///{musical_db}", "--model", str(tiny_model_dir),
-              "--max-new-tokens", "8", "--max-rows", "5"],  # fmt: skip
-        env=env(),
-        cwd=str(ROOT),
-    )
+    args = ["-m", "sqlora", "mcp", "--db", f"sqlite:///{musical_db}", "--model", str(tiny_model_dir),
+            "--max-new-tokens", "8", "--max-rows", "5"]  # fmt: skip
+    params = StdioServerParameters(command=sys.executable, args=args, env=env(), cwd=str(ROOT))
 
     async def scenario() -> None:
         async with Client(params) as client:
