@@ -78,6 +78,7 @@ class DatabaseTools:
         self._factory = generator_factory
         self._generator: Any = None
         self._lock = threading.Lock()
+        self._generate_lock = threading.Lock()  # one generation at a time on the one model
 
     @property
     def generator(self) -> Any:
@@ -141,7 +142,9 @@ class DatabaseTools:
             raise ToolError("the question is empty")
         schema = self.database.schema_context(question=question)
         try:
-            result = self.generator.generate(question, schema)
+            generator = self.generator
+            with self._generate_lock:
+                result = generator.generate(question, schema)
         except Exception as err:  # noqa: BLE001 - a model failure is reported, the server stays up
             raise ToolError(f"generation failed: {_first_line(err)}") from err
         tables = [t.name for t in parse_schema(schema)]
