@@ -286,6 +286,9 @@ def create_app(
         """How well concurrent requests were batched."""
         return state.batcher.stats.to_dict()
 
+    from sqlora.serving.openai_api import router as openai_router  # /v1/models, /v1/chat/completions
+
+    app.include_router(openai_router, dependencies=auth)
     return app
 
 
