@@ -82,10 +82,9 @@ def build_model(target: Path, tokenizer_dir: str, tiny: bool) -> dict:
     return {"parameters": model.num_parameters(), "layers": config.num_hidden_layers, "hidden": config.hidden_size}
 
 
-def train_command(model: Path, data: Path, output: Path, precision: str, steps: int, *extra: str, launcher=None):
-    command = launcher or [sys.executable]
+def train_command(model: Path, data: Path, output: Path, precision: str, steps: int, *extra: str) -> list[str]:
     return [
-        *command, "-m", "sqlora.cli.main", "train", "--config", str(ARTICLE), "--model", str(model),
+        sys.executable, "-m", "sqlora.cli.main", "train", "--config", str(ARTICLE), "--model", str(model),
         "--data", str(data), "--output", str(output), "--max-steps", str(steps), "--warmup-steps", "2",
         "--mixed-precision", precision, "--logging-steps", "1", "--save-steps", "10", "--eval-steps", "0",
         "--validation-fraction", "0", "--report-to", "none", *extra,
@@ -161,6 +160,7 @@ def main() -> None:
     parser.add_argument("--log", type=Path, help="all steps' output (default: beside --output)")
     parser.add_argument("--tiny", action="store_true", help="2 small layers: try the script quickly, on CPU too")
     parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--step-timeout", type=int, default=240, help="seconds each training step may take")
     args = parser.parse_args()
 
     import torch
@@ -189,61 +189,93 @@ def main() -> None:
     report["model"] = build_model(model, args.tokenizer, args.tiny)
     report["model"]["build_s"] = round(time.perf_counter() - started, 1)
     steps = args.steps
-    cpu_precision = "no"
-    plan = [
-        ("fp16", train_command(model, data, args.work / "fp16", "fp16" if gpu else cpu_precision, steps), steps, True),
-        ("bf16", train_command(model, data, args.work / "bf16", "bf16" if gpu else cpu_precision, steps), steps, True),
-        ("resume", None, steps, False),
-        ("zero3", train_command(model, data, args.work / "zero3", "bf16", 4, "--deepspeed",
-                                str(ROOT / "configs/deepspeed/zero3.json"), launcher=torchrun()), 4, False),
-        ("fsdp", train_command(model, data, args.work / "fsdp", "bf16", 4, "--fsdp",
-                               str(ROOT / "configs/fsdp/qlora.yaml"), launcher=torchrun()), 4, False),
-    ]  # fmt: skip
-    env_note = {"zero3": "needs a GPU and deepspeed", "fsdp": "needs a GPU (accelerate refuses FSDP on CPU)"}
+    engines = {
+        "zero3": ["--deepspeed", str(ROOT / "configs" / "deepspeed" / "zero3.json")],
+        "fsdp": ["--fsdp", str(ROOT / "configs" / "fsdp" / "qlora.yaml")],
+    }
+    skipped = {"zero3": "needs a GPU and deepspeed", "fsdp": "needs a GPU (accelerate refuses FSDP on CPU)"}
     with log_path.open("w") as log:
-        for name, command, n_steps, falls in plan:
-            if name in env_note and not gpu:
-                report["steps"][name] = {"skipped": env_note[name]}
-                continue
+        for name in ("fp16", "bf16", "resume", "merge_generate", "zero3", "fsdp"):
             output = args.work / name
-            if name == "resume":  # the fp16 run, rewound to its step-10 checkpoint, continued to the end
-                shutil.copytree(args.work / "fp16", output)
-                for late in [*output.glob("checkpoint-*"), output / "summary.json", output / "log.jsonl"]:
-                    if late.name != "checkpoint-10":
-                        shutil.rmtree(late) if late.is_dir() else late.unlink(missing_ok=True)
-                command = [*train_command(model, data, output, "fp16" if gpu else cpu_precision, steps), "--resume"]
-            ok, seconds, why = run(name, command, log, timeout=240)
-            result: dict = {"ok": ok, "seconds": seconds}
-            if ok:
-                try:
-                    result.update(check_run(output, n_steps, falls))
-                except Exception as err:  # noqa: BLE001 - record and go on to the next step
-                    result.update(ok=False, error=f"{type(err).__name__}: {err}")
+            if name == "merge_generate":
+                report["steps"][name] = merge_step(args.work / "bf16", args.work / "merged")
+            elif name in engines and not gpu:
+                report["steps"][name] = {"skipped": skipped[name]}
             else:
-                result["error"] = why
-            report["steps"][name] = result
-        resumed, straight = report["steps"].get("resume", {}), report["steps"].get("fp16", {})
-        if resumed.get("losses") and straight.get("losses"):
-            tail = straight["losses"][10:]
-            resumed["checks"]["resumed_at_step_11"] = len(resumed["losses"]) == len(tail)
-            resumed["checks"]["matches_straight_run"] = all(
-                abs(a - b) <= 0.02 * abs(b) for a, b in zip(resumed["losses"], tail, strict=False)
-            )
-        started = time.perf_counter()
-        try:
-            merged = merge_and_answer(args.work / "bf16", args.work / "merged")
-            merged.update(ok=True)
-        except Exception as err:  # noqa: BLE001
-            merged = {"ok": False, "error": f"{type(err).__name__}: {err}"}
-        merged["seconds"] = round(time.perf_counter() - started, 1)
-        report["steps"]["merge_generate"] = merged
+                precision = name if name in ("fp16", "bf16") else "fp16" if name == "resume" else "bf16"
+                precision = precision if gpu else "no"
+                n_steps = 4 if name in engines else steps
+                command = train_command(model, data, output, precision, n_steps, *engines.get(name, []))
+                if name in engines:
+                    command = [*torchrun(), *command[1:]]
+                if name == "resume":  # the fp16 run, rewound to its step-10 checkpoint, continued to the end
+                    rewind(args.work / "fp16", output)
+                    command.append("--resume")
+                timeout = args.step_timeout if name not in engines else min(args.step_timeout, 180)
+                report["steps"][name] = train_step(
+                    name, command, output, n_steps, name in ("fp16", "bf16"), log, timeout
+                )
+                if name == "resume":
+                    compare_resumed(report["steps"]["resume"], report["steps"].get("fp16", {}))
+            save_report(report, args.output)
+    print_table(report)
+    print(f"written to {args.output} (log: {log_path})")
+
+
+def rewind(run_dir: Path, target: Path) -> None:
+    """A copy of ``run_dir`` as it was at its step-10 checkpoint (later checkpoints, summary and log removed)."""
+    shutil.copytree(run_dir, target)
+    for late in [*target.glob("checkpoint-*"), target / "summary.json", target / "log.jsonl"]:
+        if late.name != "checkpoint-10":
+            shutil.rmtree(late) if late.is_dir() else late.unlink(missing_ok=True)
+
+
+def train_step(name: str, command: list[str], output: Path, steps: int, falls: bool, log, timeout: int) -> dict:
+    ok, seconds, why = run(name, command, log, timeout=timeout)
+    result: dict = {"ok": ok, "seconds": seconds}
+    if not ok:
+        return {**result, "error": why}
+    try:
+        result.update(check_run(output, steps, falls))
+    except Exception as err:  # noqa: BLE001 - record and go on to the next step
+        result.update(ok=False, error=f"{type(err).__name__}: {err}")
+    return result
+
+
+def compare_resumed(resumed: dict, straight: dict) -> None:
+    """The resumed run logs steps 11.. with the straight run's losses (GPU kernels may differ in the last digits)."""
+    if resumed.get("losses") and straight.get("losses"):
+        tail = straight["losses"][10:]
+        resumed["checks"]["resumed_at_step_11"] = len(resumed["losses"]) == len(tail) + 10
+        resumed["checks"]["matches_straight_run"] = all(
+            abs(a - b) <= 0.02 * abs(b) for a, b in zip(resumed["losses"][10:], tail, strict=False)
+        )
+
+
+def merge_step(adapter: Path, target: Path) -> dict:
+    import gc
+
+    import torch
+
+    started = time.perf_counter()
+    try:
+        result = {"ok": True, **merge_and_answer(adapter, target)}
+    except Exception as err:  # noqa: BLE001
+        result = {"ok": False, "error": f"{type(err).__name__}: {err}"}
+    gc.collect()
+    if torch.cuda.is_available():
+        result["peak_gpu_memory_gib"] = round(torch.cuda.max_memory_allocated() / 2**30, 2)
+        torch.cuda.empty_cache()
+    return {**result, "seconds": round(time.perf_counter() - started, 1)}
+
+
+def save_report(report: dict, path: Path) -> None:
+    """Written after every step, so a run cut short still leaves what it measured."""
     report["all_checks_pass"] = all(
         s.get("ok") and all(s.get("checks", {}).values()) for s in report["steps"].values() if "skipped" not in s
     )
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(report, indent=2))
-    print_table(report)
-    print(f"written to {args.output} (log: {log_path})")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=2))
 
 
 def print_table(report: dict) -> None:

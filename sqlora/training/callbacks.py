@@ -31,8 +31,22 @@ class ProgressBarCallback(ProgressCallback):
             self.training_bar.set_postfix(loss=f"{float(logs['loss']):.4f}", refresh=False)
 
 
+def run_record(logs: dict, step: int) -> dict | None:
+    """sqlora's log record (step, loss, lr, tokens/s, eval_*) from a Trainer log entry; None if it has none."""
+    record: dict = {"step": step}
+    if "loss" in logs:
+        record.update(loss=logs["loss"], lr=logs.get("learning_rate"), tokens_per_s=logs.get("tokens_per_s"))
+    skip = ("runtime", "_per_second")
+    record.update({k: v for k, v in logs.items() if k.startswith("eval_") and not k.endswith(skip)})
+    return record if len(record) > 1 else None
+
+
 class RunLogCallback(TrainerCallback):
-    """Every log record (with real tokens/s) to ``log.jsonl`` in the run directory, and to ``history``."""
+    """Every log record (with real tokens/s) to ``log.jsonl`` in the run directory, and to ``history``.
+
+    The records also go into the Trainer's ``log_history``, which checkpoints carry, so a resumed run's
+    history and log file hold the steps before the checkpoint as well.
+    """
 
     def __init__(self, output: Path) -> None:
         self.path = output / "log.jsonl"
@@ -43,19 +57,23 @@ class RunLogCallback(TrainerCallback):
     def on_train_begin(self, args, state, control, **kwargs):
         self.started = time.perf_counter()
         self.tokens_at_start = state.num_input_tokens_seen
+        restored = [run_record(entry, entry.get("step", 0)) for entry in state.log_history]
+        self.history = [record for record in restored if record]
+        if state.is_world_process_zero:
+            self.path.write_text("".join(json.dumps(record) + "\n" for record in self.history))
 
     def tokens_per_s(self, state) -> float:
         elapsed = time.perf_counter() - self.started
         return round((state.num_input_tokens_seen - self.tokens_at_start) / max(elapsed, 1e-9), 1)
 
     def on_log(self, args, state, control, logs=None, **kwargs):
-        logs = logs or {}
-        record = {"step": state.global_step}
+        logs = dict(logs or {})
         if "loss" in logs:
-            record.update(loss=logs["loss"], lr=logs.get("learning_rate"), tokens_per_s=self.tokens_per_s(state))
-        skip = ("runtime", "_per_second")
-        record.update({k: v for k, v in logs.items() if k.startswith("eval_") and not k.endswith(skip)})
-        if len(record) == 1:
+            logs["tokens_per_s"] = self.tokens_per_s(state)
+            if state.log_history and state.log_history[-1].get("step") == state.global_step:
+                state.log_history[-1]["tokens_per_s"] = logs["tokens_per_s"]
+        record = run_record(logs, state.global_step)
+        if record is None:
             return
         self.history.append(record)
         if state.is_world_process_zero:

@@ -105,7 +105,7 @@ class TrainConfig:
     report_to: list[str] = option(lambda: ["tensorboard"], "Loggers (transformers' report_to; 'none' for none).")
     seed: int = option(42, "Random seed.")
     resume: bool = option(False, "Continue from the newest checkpoint in the output directory.")
-    threads: int | None = option(None, "CPU threads per process (default: PyTorch's).")
+    threads: int | None = option(None, "CPU threads per process (default: the cores not busy with other work).")
 
     def __post_init__(self) -> None:
         for spec in dataclasses.fields(self):

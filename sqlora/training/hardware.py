@@ -63,6 +63,23 @@ def resolve_precision(requested: str, device: str) -> str:
     return "bf16" if cuda_has_native_bf16() else "fp16"
 
 
+def cpu_threads_for_training(sample_s: float = 0.5) -> int:
+    """Threads for a CPU run: the cores this process may use, less the ones other work keeps busy.
+
+    PyTorch's threads meet at a barrier after every operation, so a thread that shares its core with another
+    busy process holds all of them back (two threads on two cores with one core busy train several times slower
+    than on an idle machine); one thread per free core degrades gracefully. Busy cores are sampled over
+    ``sample_s`` seconds when the run starts (this process is idle then).
+    """
+    import os
+
+    import psutil
+
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    busy = psutil.cpu_percent(interval=sample_s) / 100 * (os.cpu_count() or cores)
+    return max(1, min(cores, round(cores - busy)))
+
+
 PRECISION_DTYPES = {"no": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 
 

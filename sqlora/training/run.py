@@ -12,7 +12,7 @@ import torch
 
 from sqlora.training.config import TrainConfig
 from sqlora.training.data import prepare_data
-from sqlora.training.hardware import resolve_precision
+from sqlora.training.hardware import cpu_threads_for_training, resolve_precision
 from sqlora.training.memory import peak_memory_bytes, return_freed_memory_to_os
 
 ADAPTER_META = "sqlora.json"
@@ -44,12 +44,11 @@ def run_training(config: TrainConfig) -> dict:
     from sqlora.training.model import build_model, wants_checkpointing
     from sqlora.training.trainer import SQLTrainer
 
-    if config.threads:
-        torch.set_num_threads(config.threads)
-    set_seed(config.seed)  # before the model: the LoRA weights' initialization draws from it
     device = "cuda" if torch.cuda.is_available() else "cpu"
     if device == "cpu":
+        torch.set_num_threads(config.threads or cpu_threads_for_training())
         return_freed_memory_to_os()
+    set_seed(config.seed)  # before the model: the LoRA weights' initialization draws from it
     tokenizer = load_tokenizer(config.model)
     data = prepare_data(config, tokenizer)
     if not data.train:
@@ -134,6 +133,7 @@ def run_summary(trainer, log, counts: dict, config: TrainConfig, elapsed: float,
         "early_stopped": bool(stopper and stopper.early_stopping_patience_counter >= stopper.early_stopping_patience),
         "history": log.history,
         "processes": trainer.args.world_size,
+        "threads": torch.get_num_threads() if device == "cpu" else None,
         "precision": "bf16" if trainer.args.bf16 else "fp16" if trainer.args.fp16 else "fp32",
         "quantized": config.quantize,
     }
