@@ -66,12 +66,30 @@ def check_positive(value: float, option: str) -> None:
         fail(f"{option} must be positive, got {value}")
 
 
+def shown_url(url: str) -> str:
+    """``url`` as it may be printed: the password hidden."""
+    from sqlora.db.connect import normalize_url
+
+    try:
+        return repr(normalize_url(url).render_as_string(hide_password=True))
+    except Exception:  # noqa: BLE001 - not a URL at all: nothing to hide
+        return repr(url)
+
+
 def open_database(url: str, schema: str | None = None, need_tables: bool = True) -> Any:
     """A :class:`Database` that was reached and (by default) has tables; any failure is one ``error:`` line."""
-    from sqlora.db import Database
+    from sqlalchemy.exc import SQLAlchemyError
 
-    database = Database(url, schema=schema)
-    if need_tables and not database.tables():
+    from sqlora.cli.errors import first_line
+    from sqlora.db import Database, DatabaseError, QueryError
+
+    try:
+        database = Database(url, schema=schema)
+        tables = database.tables()
+    except (ValueError, DatabaseError, QueryError, SQLAlchemyError) as err:
+        reason = re.sub(r"^cannot read the schema of Database\(.*?\): ", "", first_line(err))
+        fail(f"cannot open database {shown_url(url)}: {reason}")
+    if need_tables and not tables:
         where = f" (schema {schema})" if schema else ""
         database.close()
         fail(f"the database has no tables{where}: {database!r}")
