@@ -24,10 +24,13 @@ from sqlora.cli.checks import (
 )
 
 
-def _generator(model: str | None, adapter: str | None, prompt_style: str | None, precision: str | None) -> Any:
+def _generator(
+    model: str | None, adapter: str | None, prompt_style: str | None, precision: str | None, **options
+) -> Any:
+    """The generator (one per settings and process: in-process callers reuse the loaded model)."""
     from sqlora.inference.generator import SQLGenerator
 
-    return SQLGenerator.shared(model=model, adapter=adapter, prompt_style=prompt_style, precision=precision)
+    return SQLGenerator.shared(model=model, adapter=adapter, prompt_style=prompt_style, precision=precision, **options)
 
 
 def _validate(question: str, schema: str | None, db: str | None, execute: bool) -> None:
@@ -59,6 +62,7 @@ def ask(
     db: str | None = typer.Option(
         None, "--db", help="SQLAlchemy URL or database file: the schema is read from it (the question's tables)."
     ),
+    db_schema: str | None = typer.Option(None, "--db-schema", help="Schema / namespace in --db (PostgreSQL, DuckDB)."),
     execute: bool = typer.Option(False, "--execute", "-x", help="Run the SQL read-only on --db and show the rows."),
     max_rows: int = typer.Option(50, "--max-rows", help="Row cap for --execute."),
     timeout: float = typer.Option(10.0, "--timeout", help="Seconds before an --execute query is stopped."),
@@ -66,6 +70,7 @@ def ask(
     adapter: str | None = typer.Option(None, "--adapter", "-a", help="A trained LoRA adapter directory."),
     prompt_style: str | None = typer.Option(None, help="article or chat (default: the adapter's, else chat)."),
     as_json: bool = typer.Option(False, "--json", help="Print the full result as JSON."),
+    max_new_tokens: int = typer.Option(160, "--max-new-tokens", min=1, help="Generation budget for the answer."),
     precision: str | None = precision_option(),
 ) -> None:
     """Generate SQL for QUESTION over --db (or a pasted --schema), validated against that schema.
@@ -80,10 +85,11 @@ def ask(
     check_adapter(adapter)
     check_model(model)
 
-    database = open_database(db) if db is not None else None
+    database = open_database(db, schema=db_schema) if db is not None else None
     dialect = database.dialect if database is not None else "sqlite"
     context = database.schema_context(question=question) if database is not None else schema
-    result = _generator(model, adapter, prompt_style, precision).generate(question, context)
+    generator = _generator(model, adapter, prompt_style, precision, max_new_tokens=max_new_tokens)
+    result = generator.generate(question, context)
     report: dict[str, Any] = {**result.to_dict(), "dialect": dialect, "sqlite_sql": result.sql, "executed": False}
     problem = None
     if not result.sql.strip():
