@@ -19,6 +19,7 @@ from sqlora.cli.checks import (
     check_model,
     check_positive,
     check_prompt_style,
+    check_question,
     check_schema_ddl,
     open_database,
 )
@@ -34,8 +35,7 @@ def _generator(
 
 
 def _validate(question: str, schema: str | None, db: str | None, execute: bool) -> None:
-    if not question.strip():
-        fail("the question is empty")
+    check_question(question)
     if schema is not None and db is not None:
         fail("give either --schema (CREATE TABLE text) or --db (a database URL), not both")
     if schema is None and db is None:

@@ -10,8 +10,19 @@ from typing import Any
 from sqlora.cli.app import fail
 
 PROMPT_STYLES = ("article", "chat")
+MAX_QUESTION_CHARS = 2_000
+MAX_SCHEMA_CHARS = 200_000
+"""Longer inputs cannot fit a model's context: refused before the model loads."""
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 """``name`` or ``owner/name``: the only model names that may be looked up on the hub."""
+
+
+def check_question(question: str) -> None:
+    """A question must have words, and fit a model's context."""
+    if not question.strip():
+        fail("the question is empty")
+    if len(question) > MAX_QUESTION_CHARS:
+        fail(f"the question is too long ({len(question):,} characters; at most {MAX_QUESTION_CHARS:,})")
 
 
 def check_prompt_style(style: str | None, option: str = "--prompt-style") -> None:
@@ -55,6 +66,8 @@ def check_schema_ddl(schema: str, option: str = "--schema") -> None:
 
     if not schema.strip():
         fail(f"{option} is empty: give CREATE TABLE statements")
+    if len(schema) > MAX_SCHEMA_CHARS:
+        fail(f"{option} is too long ({len(schema):,} characters; at most {MAX_SCHEMA_CHARS:,})")
     problem = context_problem(schema)
     if problem:
         fail(f"{option} is not SQL DDL: {problem.replace('context ', '', 1)}")

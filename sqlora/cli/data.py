@@ -9,12 +9,12 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from sqlora.cli.app import app, console, fail, out
+from sqlora.cli.app import SqloraGroup, app, console, fail, out
 from sqlora.cli.checks import check_prompt_style
 from sqlora.data.loaders import DataError, load_examples
 from sqlora.data.stats import dataset_stats
 
-data_app = typer.Typer(help="Inspect and validate datasets.", no_args_is_help=True)
+data_app = typer.Typer(cls=SqloraGroup, help="Inspect and validate datasets.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
 
 

@@ -112,7 +112,6 @@ def serve(
         fail(f"unknown --log-level '{log_level}' (use {', '.join(LOG_LEVELS)})")
     if vllm_url is not None and not vllm_url.startswith(("http://", "https://")):
         fail(f"--vllm-url must be an http(s) URL, got {vllm_url!r}")
-    check_port_free(host, port)
     if not _is_loopback(host) and not token:
         console.print(f"[yellow]warning:[/] serving on {host} without --token: anyone who can reach it can query.")
 
@@ -121,6 +120,7 @@ def serve(
     from sqlora.serving.app import ServeSettings, create_app
 
     database = open_database(db) if db else None
+    check_port_free(host, port)
     console.print(f"loading the {backend} generator…")
     try:
         generator = build_generator(

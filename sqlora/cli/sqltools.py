@@ -12,7 +12,7 @@ from rich.syntax import Syntax
 from rich.table import Table
 
 from sqlora.cli.app import app, console, fail, out
-from sqlora.cli.checks import open_database
+from sqlora.cli.checks import check_positive, open_database
 from sqlora.cli.data import data_app
 
 DB_HELP = (
@@ -58,9 +58,13 @@ def transpile_command(
     strict: bool = typer.Option(False, "--strict", help="Fail on constructs the target cannot express."),
 ) -> None:
     """Rewrite SQL for another database dialect."""
-    from sqlora.sql.dialects import DialectError, transpile
+    from sqlora.sql.dialects import DialectError, normalize_dialect, transpile
+    from sqlora.sql.statements import statement_problem
 
     try:
+        problem = statement_problem(sql, normalize_dialect(source))
+        if problem:
+            fail(f"cannot transpile this: {problem}")
         typer.echo(transpile(sql, to=to, source=source, pretty=pretty, strict=strict))
     except DialectError as err:
         fail(str(err))
@@ -91,6 +95,10 @@ def query_command(
     """Run one query through the read-only gate (refuses anything that could write)."""
     from sqlora.db import QueryError, UnsafeSQLError
 
+    check_positive(max_rows, "--max-rows")
+    check_positive(timeout, "--timeout")
+    if not sql.strip():
+        fail("the SQL is empty")
     database = _open(db, schema)
     with database:
         try:

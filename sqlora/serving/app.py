@@ -179,15 +179,29 @@ class ServerState:
 def _summarize(errors: list[dict]) -> str:
     parts = []
     for error in errors[:3]:
+        message = error.get("msg", "invalid")
+        if message.startswith("invalid JSON"):  # the position is in the message
+            parts.append(message)
+            continue
         loc = ".".join(str(p) for p in error.get("loc", ()) if p != "body") or "body"
-        parts.append(f"{loc}: {error.get('msg', 'invalid')}")
+        parts.append(f"{loc}: {message}")
     return "; ".join(parts)
+
+
+def _message(error: dict) -> str:
+    """A validation error's message; a JSON syntax error keeps its reason and character position."""
+    if error.get("type") == "json_invalid":
+        loc = [p for p in error.get("loc", ()) if isinstance(p, int)]
+        reason = (error.get("ctx") or {}).get("error", "")
+        where = f" at character {loc[0]}" if loc else ""
+        return f"invalid JSON{where}: {reason}" if reason else f"invalid JSON{where}"
+    return str(error.get("msg", "invalid"))
 
 
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, err: RequestValidationError) -> JSONResponse:
-        detail = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", "")} for e in err.errors()]
+        detail = [{"loc": list(e.get("loc", ())), "msg": _message(e)} for e in err.errors()]
         return JSONResponse({"error": _summarize(detail), "detail": detail}, status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
