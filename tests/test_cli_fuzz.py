@@ -370,3 +370,5 @@ def test_debug_shows_the_traceback(workspace, monkeypatch):
     assert isinstance(result.exception, DatabaseError)
     monkeypatch.setenv("SQLORA_DEBUG", "1")
     assert isinstance(CliRunner().invoke(app, args).exception, DatabaseError)
+    nested = ["data", "from-db", "--db", workspace["musical"], "--output", workspace["ok_jsonl"] + "/pairs.jsonl"]
+    assert isinstance(CliRunner().invoke(app, nested).exception, FileExistsError)  # through the generic boundary

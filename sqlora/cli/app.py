@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.markup import escape
 from typer._click import Context
 from typer._click.exceptions import ClickException, NoArgsIsHelpError
+from typer._click.globals import get_current_context
 from typer.core import TyperGroup
 
 console = Console(stderr=True)
@@ -34,7 +35,9 @@ DEBUG_KEY = "sqlora.debug"
 
 def print_error(message: str) -> None:
     """``error: <message>`` as one line on stderr (newlines folded, never wrapped)."""
-    line = " ".join(str(message).split()) or "unknown error"
+    from sqlora.cli.errors import TOKEN_REPR
+
+    line = TOKEN_REPR.sub(lambda m: repr(m.group(1)), " ".join(str(message).split())) or "unknown error"
     console.print(f"[bold red]error:[/] {escape(line)}", soft_wrap=True, highlight=False)
 
 
@@ -45,7 +48,8 @@ def fail(message: str, code: int = EXIT_ERROR) -> None:
 
 
 def debug_enabled(ctx: Context | None = None) -> bool:
-    """Whether tracebacks should be shown (``--debug`` or ``SQLORA_DEBUG=1``)."""
+    """Whether tracebacks should be shown (``--debug`` or ``SQLORA_DEBUG=1``); default: the running command's."""
+    ctx = ctx or get_current_context(silent=True)
     if ctx is not None and ctx.meta.get(DEBUG_KEY):
         return True
     return os.environ.get("SQLORA_DEBUG", "").lower() in ("1", "true", "yes", "on")

@@ -7,7 +7,7 @@ import socket
 from pathlib import Path
 from typing import Any
 
-from sqlora.cli.app import fail
+from sqlora.cli.app import debug_enabled, fail
 
 PROMPT_STYLES = ("article", "chat")
 MAX_QUESTION_CHARS = 2_000
@@ -100,6 +100,8 @@ def open_database(url: str, schema: str | None = None, need_tables: bool = True)
         database = Database(url, schema=schema)
         tables = database.tables()
     except (ValueError, DatabaseError, QueryError, SQLAlchemyError) as err:
+        if debug_enabled():
+            raise
         reason = re.sub(r"^cannot read the schema of Database\(.*?\): ", "", first_line(err))
         fail(f"cannot open database {shown_url(url)}: {reason}")
     if need_tables and not tables:

@@ -6,6 +6,7 @@ An exception that is not listed here is a bug: :func:`describe` returns None and
 from __future__ import annotations
 
 import json
+import re
 
 from typer._click import Context
 
@@ -13,9 +14,16 @@ NETWORK_MODULES = ("requests", "httpx", "httpcore", "urllib3", "huggingface_hub"
 MAX_CHARS = 400
 
 
+TOKEN_REPR = re.compile(
+    r"<Token token_type: [^,]*, text: (.*?), line: \d+, col: \d+, start: \d+, end: \d+, comments: .*?>"
+)
+"""sqlglot's parse errors show the offending token as its repr; only its text helps a reader."""
+
+
 def first_line(text: object) -> str:
-    """The first non-empty line of ``text``, trimmed to a readable length."""
+    """The first non-empty line of ``text`` (sqlglot tokens as their text), trimmed to a readable length."""
     line = next((part.strip() for part in str(text).splitlines() if part.strip()), "")
+    line = TOKEN_REPR.sub(lambda m: repr(m.group(1)), line)
     return line if len(line) <= MAX_CHARS else line[: MAX_CHARS - 1] + "…"
 
 

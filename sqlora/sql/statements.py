@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
+import re
+
 import sqlglot
 from sqlglot import exp
 from sqlglot.errors import SqlglotError
 
 NOT_STATEMENTS = (exp.Condition, exp.Alias, exp.Identifier, exp.Paren, exp.Tuple, exp.Star)
 """Roots sqlglot accepts as a bare expression (a column, a comparison ...): words that happen to parse."""
+
+
+TOKEN_REPR = re.compile(
+    r"<Token token_type: [^,]*, text: (.*?), line: \d+, col: \d+, start: \d+, end: \d+, comments: .*?>"
+)
+
+
+def _first_line(err: Exception) -> str:
+    """A parse error's first line, with sqlglot's token repr shortened to the token's text."""
+    line = str(err).splitlines()[0] if str(err) else type(err).__name__
+    return TOKEN_REPR.sub(lambda m: repr(m.group(1)), line)
 
 
 def statement_problem(sql: str, dialect: str = "sqlite") -> str | None:
@@ -17,7 +30,7 @@ def statement_problem(sql: str, dialect: str = "sqlite") -> str | None:
     try:
         trees = [t for t in sqlglot.parse(sql, read=dialect) if t is not None]
     except SqlglotError as err:
-        return f"the SQL does not parse: {str(err).splitlines()[0] if str(err) else type(err).__name__}"
+        return f"the SQL does not parse: {_first_line(err)}"
     if len(trees) != 1:
         return f"expected one SQL statement, found {len(trees)}"
     tree = trees[0]
