@@ -91,6 +91,9 @@ def _requests() -> dict[str, Request]:
     r["explain-delete"] = Request("DELETE", ex, status=405, expect=("method",))
     r["schema-post"] = Request("POST", "/v1/schema", {}, status=405, expect=("method",))
     r["stats-post"] = Request("POST", "/v1/stats", {}, status=405, expect=("method",))
+    r["healthz-post"] = Request("POST", "/healthz", {}, status=405, expect=("method",))
+    r["page-post"] = Request("POST", "/", {}, status=405, expect=("method",))
+    r["docs-post"] = Request("POST", "/docs", {}, status=405, expect=("method",))
     r["unknown-path"] = Request("GET", "/v1/drop-tables", status=404, expect=("not found",))
     r["unknown-path-non-ascii"] = Request("GET", "/v1/学生", status=404, expect=("not found",))
     r["traversal"] = Request("GET", "/docs-assets/../../../../etc/passwd", status=404, expect=("not found",))
@@ -168,7 +171,7 @@ def test_bad_request_with_auth(name, auth_client):
 
 
 def test_every_endpoint_is_covered(client):
-    paths = {route.path for route in client.app.routes if route.path.startswith("/v1/")}
+    paths = {route.path for route in client.app.routes if route.path.startswith("/v1/") or route.path == "/healthz"}
     tried = {req.path for req in [*REQUESTS.values(), *AUTH_REQUESTS.values()]}
     assert paths <= tried, paths - tried
     assert len(REQUESTS) + len(AUTH_REQUESTS) >= 40
