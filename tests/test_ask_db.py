@@ -186,3 +186,14 @@ def test_embedded_model_exit_code_matches_its_answer(musical):
     report = json.loads(result.stdout)
     assert result.exit_code == (0 if report["valid"] and report["executed"] else 1)
     assert ("error:" in result.stderr) == (result.exit_code == 1)
+
+
+def test_pasted_schema_with_the_tiny_model(tiny_model_dir):
+    """``--schema`` still works: the tiny random model's answer is reported, and its exit code matches it."""
+    schema = "CREATE TABLE singer (id INT, name TEXT, age INT)"
+    args = ["--schema", schema, "--model", str(tiny_model_dir), "--max-new-tokens", "4", "--json", "How many singers?"]
+    result = run(args)
+    report = json.loads(result.stdout)
+    assert report["dialect"] == "sqlite" and not report["executed"]
+    assert result.exit_code == (0 if report["valid"] else 1)
+    assert ("error:" in result.stderr) == (not report["valid"])
