@@ -6,13 +6,15 @@ import json
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
-from sqlora.cli.app import app, console, fail
+from sqlora.cli.app import SqloraGroup, app, console, fail, out
+from sqlora.cli.checks import check_prompt_style
 from sqlora.data.loaders import DataError, load_examples
 from sqlora.data.stats import dataset_stats
 
-data_app = typer.Typer(help="Inspect and validate datasets.", no_args_is_help=True)
+data_app = typer.Typer(cls=SqloraGroup, help="Inspect and validate datasets.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
 
 
@@ -37,11 +39,20 @@ def stats(
     column_map: list[str] = typer.Option([], "--map", help="FIELD=COLUMN for your own files."),  # noqa: B008
     prompt_style: str = typer.Option("article", help="Prompt style counted in token lengths."),
 ) -> None:
-    """Rows kept, rows skipped (with line numbers and reasons), split sizes and token lengths."""
+    """Rows kept, rows skipped (with line numbers and reasons), split sizes and token lengths.
+
+    Exits 2 when no row is usable (the first reasons are shown).
+    """
+    check_prompt_style(prompt_style)
     try:
         result = load_examples(path, strict=strict, mapping=parse_mapping(column_map))
     except DataError as err:
         fail(str(err))
+    if not result.examples:
+        for error in result.errors[:5]:
+            console.print(f"[yellow]skipped[/] {escape(str(error))}", soft_wrap=True)
+        reasons = f"{len(result.errors)} rows skipped" if result.errors else "the source has no rows"
+        fail(f"no usable rows in {path} ({reasons})")
     tok = None
     if not no_tokens:
         from sqlora.models.loading import load_tokenizer
@@ -60,8 +71,8 @@ def stats(
         table.add_row(f"split {name}", str(size))
     for name, value in summary.get("token_lengths", {}).items():
         table.add_row(f"tokens {name}", f"{value:.0f}")
-    console.print(table)
+    out.print(table)
     for error in result.errors[:50]:
-        console.print(f"[yellow]skipped[/] {error}")
+        console.print(f"[yellow]skipped[/] {escape(str(error))}", soft_wrap=True)
     if len(result.errors) > 50:
         console.print(f"... and {len(result.errors) - 50} more (use --json for all)")

@@ -9,6 +9,7 @@ from pathlib import Path
 import typer
 
 from sqlora.cli.app import app, check_precision, console, fail, precision_option
+from sqlora.cli.checks import check_adapter, check_model, check_prompt_style
 
 
 def _generator(model: str | None, adapter: str | None, prompt_style: str | None, options: dict):
@@ -59,9 +60,12 @@ def evaluate_command(
     from sqlora.evaluation.runner import evaluate, select_examples
     from sqlora.inference.generator import adapter_metadata
 
-    if prompt_style not in (None, "article", "chat"):
-        fail(f"unknown --prompt-style '{prompt_style}' (use article or chat)")
+    check_prompt_style(prompt_style)
     check_precision(precision)
+    check_adapter(adapter)
+    check_model(model)
+    if timeout <= 0:
+        fail(f"--timeout must be positive, got {timeout}")
     if compare and not adapter:
         fail("--compare needs --adapter (it evaluates the base model and the model with the adapter)")
     try:

@@ -8,6 +8,7 @@ import time
 import typer
 
 from sqlora.cli.app import app, console
+from sqlora.cli.checks import check_model
 
 
 @app.command()
@@ -18,6 +19,7 @@ def info(
     """Parameters and measured memory footprint of a model in fp32 and in 4-bit NF4."""
     from sqlora.models.loading import load_model, resolve_model
 
+    check_model(model)
     report: dict = {"model": resolve_model(model)}
     for label, quantize in (("fp32", False), ("nf4", True)):
         started = time.perf_counter()

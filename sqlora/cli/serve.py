@@ -8,8 +8,10 @@ import os
 import typer
 
 from sqlora.cli.app import app, check_precision, console, fail, precision_option
+from sqlora.cli.checks import check_adapter, check_model, check_port_free, check_prompt_style, open_database
 
 BACKENDS = ("hf", "vllm")
+LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
 
 
 def _is_loopback(host: str) -> bool:
@@ -100,20 +102,25 @@ def serve(
         fail(f"--backend must be one of {', '.join(BACKENDS)}, got '{backend}'")
     if backend == "vllm" and not vllm_url:
         fail("--backend vllm needs --vllm-url http://HOST:PORT")
+    check_prompt_style(prompt_style)
+    if backend == "hf":
+        check_adapter(adapter)
+        check_model(model)
+    if max_wait_ms < 0:
+        fail(f"--max-wait-ms must not be negative, got {max_wait_ms}")
+    if log_level.lower() not in LOG_LEVELS:
+        fail(f"unknown --log-level '{log_level}' (use {', '.join(LOG_LEVELS)})")
+    if vllm_url is not None and not vllm_url.startswith(("http://", "https://")):
+        fail(f"--vllm-url must be an http(s) URL, got {vllm_url!r}")
     if not _is_loopback(host) and not token:
         console.print(f"[yellow]warning:[/] serving on {host} without --token: anyone who can reach it can query.")
 
     import uvicorn
 
-    from sqlora.serving.app import ServeSettings, create_app, open_database
+    from sqlora.serving.app import ServeSettings, create_app
 
-    database = None
-    if db:
-        try:
-            database = open_database(db)
-            database.tables()
-        except Exception as err:  # noqa: BLE001 - any failure to open is the user's to fix
-            fail(f"cannot open database {db!r}: {err}")
+    database = open_database(db) if db else None
+    check_port_free(host, port)
     console.print(f"loading the {backend} generator…")
     try:
         generator = build_generator(
@@ -128,8 +135,8 @@ def serve(
             candidates,
             precision,
         )
-    except Exception as err:  # noqa: BLE001
-        fail(f"cannot load the generator: {err}")
+    except Exception as err:  # noqa: BLE001 - whatever the model or the vLLM server failed with
+        fail(f"cannot load the generator: {str(err).splitlines()[0] if str(err) else type(err).__name__}")
     settings = ServeSettings(
         candidates=candidates,
         precision=precision,
@@ -144,5 +151,6 @@ def serve(
         timeout_s=timeout_s,
     )
     api = create_app(settings, generator=generator, database=database)
+    check_port_free(host, port)  # still free after loading the model?
     console.print(f"serving on http://{host}:{port}/ (API docs: /docs)")
-    uvicorn.run(api, host=host, port=port, log_level=log_level)
+    uvicorn.run(api, host=host, port=port, log_level=log_level.lower())

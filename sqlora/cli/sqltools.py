@@ -11,7 +11,8 @@ from rich.panel import Panel
 from rich.syntax import Syntax
 from rich.table import Table
 
-from sqlora.cli.app import app, console, fail
+from sqlora.cli.app import app, console, fail, out
+from sqlora.cli.checks import check_positive, open_database
 from sqlora.cli.data import data_app
 
 DB_HELP = (
@@ -19,13 +20,9 @@ DB_HELP = (
 )
 
 
-def _open(url: str, schema: str | None):
-    from sqlora.db import Database, DatabaseError
-
-    try:
-        return Database(url, schema=schema)
-    except (DatabaseError, ValueError) as err:
-        fail(str(err))
+def _open(url: str, schema: str | None, need_tables: bool = False):
+    """The database (connection errors become one ``error:`` line through the CLI's error boundary)."""
+    return open_database(url, schema=schema, need_tables=need_tables)
 
 
 @app.command("explain")
@@ -35,10 +32,14 @@ def explain_command(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Explain a query in plain English (deterministic, no model)."""
-    from sqlora.sql.dialects import DialectError
+    from sqlora.sql.dialects import DialectError, normalize_dialect
     from sqlora.sql.explain import ExplainError, explain_sql
+    from sqlora.sql.statements import statement_problem
 
     try:
+        problem = statement_problem(sql, normalize_dialect(dialect))
+        if problem:
+            fail(f"cannot explain this: {problem}")
         text = explain_sql(sql, dialect)
     except (ExplainError, DialectError) as err:
         fail(str(err))
@@ -57,9 +58,13 @@ def transpile_command(
     strict: bool = typer.Option(False, "--strict", help="Fail on constructs the target cannot express."),
 ) -> None:
     """Rewrite SQL for another database dialect."""
-    from sqlora.sql.dialects import DialectError, transpile
+    from sqlora.sql.dialects import DialectError, normalize_dialect, transpile
+    from sqlora.sql.statements import statement_problem
 
     try:
+        problem = statement_problem(sql, normalize_dialect(source))
+        if problem:
+            fail(f"cannot transpile this: {problem}")
         typer.echo(transpile(sql, to=to, source=source, pretty=pretty, strict=strict))
     except DialectError as err:
         fail(str(err))
@@ -73,7 +78,7 @@ def schema_command(
     question: str | None = typer.Option(None, "--question", "-q", help="Keep only the tables it is about."),
 ) -> None:
     """Print the schema context a model gets for this database."""
-    database = _open(db, schema)
+    database = _open(db, schema, need_tables=True)
     with database:
         typer.echo(database.schema_context(sample_values=sample_values, question=question))
 
@@ -90,6 +95,10 @@ def query_command(
     """Run one query through the read-only gate (refuses anything that could write)."""
     from sqlora.db import QueryError, UnsafeSQLError
 
+    check_positive(max_rows, "--max-rows")
+    check_positive(timeout, "--timeout")
+    if not sql.strip():
+        fail("the SQL is empty")
     database = _open(db, schema)
     with database:
         try:
@@ -99,10 +108,10 @@ def query_command(
     if as_json:
         typer.echo(json.dumps(result.to_dict(), default=str))
         return
-    table = Table(*[escape(c) for c in result.columns])
+    table = Table(*[escape(str(c)) for c in result.columns])
     for row in result.rows:
         table.add_row(*[escape(str(v)) for v in row])
-    console.print(table)
+    out.print(table)
     more = " (truncated)" if result.truncated else ""
     console.print(f"{len(result.rows)} rows{more} in {result.elapsed_s:.3f} s")
 
@@ -127,15 +136,15 @@ def optimize_command(
     if as_json:
         typer.echo(json.dumps(report.to_dict(), indent=2))
         return
-    console.print(Panel("\n".join(escape(line) for line in report.plan) or "(empty)", title="query plan"))
+    out.print(Panel("\n".join(escape(line) for line in report.plan) or "(empty)", title="query plan"))
     if not report.hints:
-        console.print("[green]No hints: the plan looks fine.[/]")
+        out.print("[green]No hints: the plan looks fine.[/]")
     for hint in report.hints:
-        console.print(f"[bold yellow]{hint.kind}[/] {escape(hint.message)}")
+        out.print(f"[bold yellow]{hint.kind}[/] {escape(hint.message)}")
         if hint.suggestion:
-            console.print(Syntax(hint.suggestion, "sql", theme="ansi_dark"))
+            out.print(Syntax(hint.suggestion, "sql", theme="ansi_dark"))
     if report.optimized_sql:
-        console.print(Panel(Syntax(report.optimized_sql, "sql", theme="ansi_dark"), title="optimized SQL (sqlglot)"))
+        out.print(Panel(Syntax(report.optimized_sql, "sql", theme="ansi_dark"), title="optimized SQL (sqlglot)"))
 
 
 @data_app.command("from-db")
@@ -148,7 +157,7 @@ def from_db_command(
     """Generate verified question/SQL pairs from your own database (bootstrap fine-tuning data)."""
     from sqlora.data.from_database import examples_from_database
 
-    database = _open(db, schema)
+    database = _open(db, schema, need_tables=True)
     with database:
         examples = examples_from_database(database, limit_per_table=limit_per_table)
     if not examples:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from sqlora.data.pruning import gold_pruned_context
 from sqlora.data.record import Example, LoadResult, RowError
-from sqlora.data.validation import InvalidRow, check_example
+from sqlora.data.validation import REQUIRED, InvalidRow, check_example
 from sqlora.sql.linking import question_pruned_tables, sqlite_links
 from sqlora.sql.schema import render_create_tables, sqlite_schema_context, sqlite_tables
 
@@ -31,7 +31,7 @@ def _iter_json_rows(path: Path) -> Iterator[tuple[int, dict | None, str | None]]
         try:
             rows = json.loads(text)
         except json.JSONDecodeError as err:
-            yield err.lineno, None, f"invalid JSON: {err.msg}"
+            yield err.lineno, None, f"invalid JSON: {err.msg} (line {err.lineno}, column {err.colno})"
             return
         for index, row in enumerate(rows, start=1):
             yield index, row if isinstance(row, dict) else None, None if isinstance(row, dict) else "not an object"
@@ -42,7 +42,7 @@ def _iter_json_rows(path: Path) -> Iterator[tuple[int, dict | None, str | None]]
         try:
             row = json.loads(line)
         except json.JSONDecodeError as err:
-            yield number, None, f"invalid JSON: {err.msg}"
+            yield number, None, f"invalid JSON: {err.msg} (column {err.colno})"
             continue
         if not isinstance(row, dict):
             yield number, None, "not a JSON object"
@@ -67,16 +67,74 @@ def _iter_parquet_rows(path: Path) -> Iterator[tuple[int, dict | None, str | Non
         yield index, row, None
 
 
+def _readable(
+    path: Path, rows: Iterator[tuple[int, dict | None, str | None]]
+) -> Iterator[tuple[int, dict | None, str | None]]:
+    """``rows``, with a file that cannot be read as a whole (binary, unreadable, corrupt) as one DataError."""
+    try:
+        yield from rows
+    except UnicodeDecodeError as err:
+        raise DataError(f"{path}: not UTF-8 text ({err.reason} at byte {err.start})") from err
+    except csv.Error as err:
+        raise DataError(f"{path}: malformed CSV: {err}") from err
+    except OSError as err:
+        raise DataError(f"{path}: cannot read: {err.strerror or err}") from err
+    except Exception as err:
+        if type(err).__module__.startswith("pyarrow"):
+            raise DataError(f"{path}: not a readable Parquet file: {str(err).splitlines()[0]}") from err
+        raise
+
+
 def iter_file_rows(path: Path) -> Iterator[tuple[int, dict | None, str | None]]:
     """Rows of a .json/.jsonl/.csv/.parquet file with their line (or row) numbers."""
     suffix = path.suffix.lower()
     if suffix in (".json", ".jsonl"):
-        return _iter_json_rows(path)
+        return _readable(path, _iter_json_rows(path))
     if suffix == ".csv":
-        return _iter_csv_rows(path)
+        return _readable(path, _iter_csv_rows(path))
     if suffix == ".parquet":
-        return _iter_parquet_rows(path)
+        return _readable(path, _iter_parquet_rows(path))
     raise DataError(f"{path}: unsupported file type '{suffix}' (use .json, .jsonl, .csv or .parquet)")
+
+
+def file_columns(path: Path, sample: int = 50) -> list[str]:
+    """The column names of a data file: a CSV header, or the keys of its first JSON objects / Parquet schema."""
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        with path.open(newline="", encoding="utf-8") as handle:
+            return [name for name in (csv.DictReader(handle).fieldnames or []) if name is not None]
+    if suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        return list(pq.read_schema(path).names)
+    names: dict[str, None] = {}
+    for count, (_, row, _) in enumerate(_iter_json_rows(path)):
+        if count >= sample:
+            break
+        names.update(dict.fromkeys(row or {}))
+    return list(names)
+
+
+def check_columns(path: Path, columns: Mapping[str, str]) -> None:
+    """Raise DataError naming the file's columns when a required field's column is not among them."""
+    try:
+        present = file_columns(path)
+    except (UnicodeDecodeError, OSError, csv.Error):
+        return  # reported with the rows
+    except Exception as err:
+        if type(err).__module__.startswith("pyarrow"):
+            return
+        raise
+    if not present:
+        return  # an empty file: no rows, reported as such
+    missing = [f"{field}" + (f" (column '{columns[field]}')" if columns[field] != field else "")
+               for field in REQUIRED if columns[field] not in present]  # fmt: skip
+    if missing:
+        example = " ".join(f"--map {field}=COLUMN" for field in REQUIRED if columns[field] not in present)
+        raise DataError(
+            f"{path}: no column for {', '.join(missing)}; the file's columns are {', '.join(present)}"
+            f" (map yours with {example})"
+        )
 
 
 def collect(
@@ -185,6 +243,7 @@ def load_custom(path: str | Path, mapping: Mapping[str, str] | None = None, stri
     columns = {"question": "question", "context": "context", "sql": "sql", "db_id": "db_id", "db_path": "db_path"}
     columns.update(mapping or {})
     path = Path(path)
+    check_columns(path, columns)
     return collect(iter_file_rows(path), str(path), columns, strict)
 
 

@@ -56,6 +56,8 @@ def check_example(values: dict, dialect: str = "sqlite") -> Example:
         raise InvalidRow(f"SQL does not parse: {err}") from None
     if len(query) != 1:
         raise InvalidRow("SQL is not exactly one statement")
+    if not isinstance(query[0], exp.Query):
+        raise InvalidRow(f"SQL is not a query (a {query[0].key.upper()} statement; answers must be SELECT ...)")
     db_id = values.get("db_id")
     db_path = values.get("db_path")
     return Example(

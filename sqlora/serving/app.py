@@ -33,8 +33,15 @@ from sqlora.serving.schemas import (
     TableInfo,
 )
 from sqlora.sql.schema import parse_schema
+from sqlora.sql.to_dialect import schema_columns, transpile_from_sqlite  # noqa: F401 - re-exported
 
 STATIC = Path(__file__).parent / "static"
+DOCS_ASSETS = "/docs-assets"
+NO_DOCS_PAGE = (
+    "<!doctype html><title>sqlora API</title><p>The interactive API page needs the <code>swagger-ui-bundle</code>"
+    " package (<code>pip install 'sqlora[serve]'</code>). The API description is at"
+    ' <a href="/openapi.json">/openapi.json</a>.</p>'
+)
 ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorBody} for code in (400, 401, 404, 413, 422, 503)}
 
 
@@ -172,20 +179,60 @@ class ServerState:
 def _summarize(errors: list[dict]) -> str:
     parts = []
     for error in errors[:3]:
+        message = error.get("msg", "invalid")
+        if message.startswith("invalid JSON"):  # the position is in the message
+            parts.append(message)
+            continue
         loc = ".".join(str(p) for p in error.get("loc", ()) if p != "body") or "body"
-        parts.append(f"{loc}: {error.get('msg', 'invalid')}")
+        parts.append(f"{loc}: {message}")
     return "; ".join(parts)
+
+
+def _message(error: dict) -> str:
+    """A validation error's message; a JSON syntax error keeps its reason and character position."""
+    if error.get("type") == "json_invalid":
+        loc = [p for p in error.get("loc", ()) if isinstance(p, int)]
+        reason = (error.get("ctx") or {}).get("error", "")
+        where = f" at character {loc[0]}" if loc else ""
+        return f"invalid JSON{where}: {reason}" if reason else f"invalid JSON{where}"
+    return str(error.get("msg", "invalid"))
 
 
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, err: RequestValidationError) -> JSONResponse:
-        detail = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", "")} for e in err.errors()]
+        detail = [{"loc": list(e.get("loc", ())), "msg": _message(e)} for e in err.errors()]
         return JSONResponse({"error": _summarize(detail), "detail": detail}, status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, err: StarletteHTTPException) -> JSONResponse:
         return JSONResponse({"error": str(err.detail)}, status_code=err.status_code, headers=err.headers)
+
+
+def _install_offline_docs(app: FastAPI) -> None:
+    """``/docs``: Swagger UI from the assets of the ``swagger-ui-bundle`` package (no CDN), else a pointer page."""
+    try:
+        from swagger_ui_bundle import swagger_ui_path
+    except ImportError:
+        swagger_ui_path = None
+
+    if swagger_ui_path is not None:
+        from fastapi.openapi.docs import get_swagger_ui_html
+        from fastapi.staticfiles import StaticFiles
+
+        app.mount(DOCS_ASSETS, StaticFiles(directory=swagger_ui_path), name="docs-assets")
+
+    @app.get("/docs", response_class=HTMLResponse, include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        if swagger_ui_path is None:
+            return HTMLResponse(NO_DOCS_PAGE)
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url or "/openapi.json",
+            title="sqlora API",
+            swagger_js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
+            swagger_css_url=f"{DOCS_ASSETS}/swagger-ui.css",
+            swagger_favicon_url=f"{DOCS_ASSETS}/favicon-32x32.png",
+        )
 
 
 def _bearer(token: str | None) -> Callable[[Request], None]:
@@ -229,7 +276,10 @@ def create_app(
         summary="Questions in, validated SQL out; optionally executed read-only on a configured database.",
         version="0.1.0",
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
     )
+    _install_offline_docs(app)
     app.state.sqlora = state
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     _install_error_handlers(app)
@@ -260,7 +310,12 @@ def create_app(
         """The configured database's tables and its CREATE TABLE context."""
         if state.database is None:
             raise HTTPException(404, "no database configured (start the server with --db URL)")
-        context = await asyncio.to_thread(state.full_context)
+        from sqlora.db import DatabaseError, QueryError
+
+        try:
+            context = await asyncio.to_thread(state.full_context)
+        except (DatabaseError, QueryError) as err:
+            raise HTTPException(503, f"database unavailable: {str(err).splitlines()[0]}") from err
         tables = [TableInfo(name=t.name, columns=t.column_names) for t in parse_schema(context)]
         return SchemaResponse(dialect=state.dialect or "sqlite", tables=tables, context=context)
 
@@ -273,8 +328,12 @@ def create_app(
     async def explain(body: ExplainRequest) -> ExplainResponse:
         """A plain-English explanation of a SQL query."""
         from sqlora.sql.explain import explain_sql
+        from sqlora.sql.statements import statement_problem
 
         dialect = check_dialect(body.dialect or "sqlite")
+        problem = statement_problem(body.sql, dialect)
+        if problem:
+            raise HTTPException(422, f"sql: cannot explain this: {problem}")
         try:
             text = await asyncio.to_thread(explain_sql, body.sql, dialect)
         except (ValueError, sqlglot.errors.SqlglotError) as err:
@@ -292,32 +351,19 @@ def create_app(
     return app
 
 
-def transpile_from_sqlite(sql: str, dialect: str, schema: str = "") -> str:
-    """Generated (SQLite) SQL in ``dialect``; the schema's columns decide what double quotes mean."""
-    if dialect == "sqlite":
-        return sql
-    from sqlora.sql.dialects import transpile
-
-    return transpile(sql, to=dialect, columns=schema_columns(schema))
-
-
-def schema_columns(schema: str) -> set[str] | None:
-    """The lower-cased column names of a CREATE TABLE context (None when it does not parse)."""
-    try:
-        return {name.lower() for table in parse_schema(schema) for name in table.column_names} or None
-    except sqlglot.errors.SqlglotError:
-        return None
-
-
 async def answer(state: ServerState, body: SQLRequest) -> SQLResponse:
     """The work behind ``POST /v1/sql``."""
     db = state.database
     if body.execute and db is None:
         raise HTTPException(400, "execute=true needs a database (start the server with --db URL)")
+    if not body.question.strip():
+        raise HTTPException(422, "question: the question is empty")
     if not body.schema_ and db is None:
         raise HTTPException(422, "schema: give CREATE TABLE statements, or start the server with --db URL")
+    if body.schema_:
+        check_schema(body.schema_)
     dialect = check_dialect(body.dialect or state.dialect or "sqlite")
-    schema = body.schema_ or await asyncio.to_thread(state.context_for, body.question)
+    schema = body.schema_ or await _database_context(state, body.question)
 
     started = time.perf_counter()
     try:
@@ -348,6 +394,25 @@ async def answer(state: ServerState, body: SQLRequest) -> SQLResponse:
         await _execute(state, out, schema)
     out.latency_s = round(time.perf_counter() - started, 4)
     return out
+
+
+def check_schema(schema: str) -> None:
+    """A pasted schema must be CREATE TABLE statements, or a 422 naming the problem."""
+    from sqlora.data.validation import context_problem
+
+    problem = context_problem(schema)
+    if problem:
+        raise HTTPException(422, f"schema: not usable as a schema: {problem}")
+
+
+async def _database_context(state: ServerState, question: str) -> str:
+    """The configured database's schema context for ``question``, or a 503 when the database cannot be read."""
+    from sqlora.db import DatabaseError, QueryError
+
+    try:
+        return await asyncio.to_thread(state.context_for, question)
+    except (DatabaseError, QueryError) as err:
+        raise HTTPException(503, f"database unavailable: {str(err).splitlines()[0]}") from err
 
 
 async def _explanation(sql: str) -> str | None:
