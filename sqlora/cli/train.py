@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import inspect
 import json
 import types
@@ -92,6 +93,11 @@ def train(config: Path | None = None, **flags) -> None:
         fail("give training data with --data (a .jsonl file, a Spider folder or a hub id)")
     if cfg.init_adapter and not (Path(cfg.init_adapter) / "adapter_config.json").is_file():
         fail(f"--init-adapter {cfg.init_adapter} is not an adapter directory (no adapter_config.json)")
+    for engine, path in (("--deepspeed", cfg.deepspeed), ("--fsdp", cfg.fsdp)):
+        if path and not Path(path).is_file():
+            fail(f"{engine} config {path} not found (shipped ones are in configs/deepspeed/ and configs/fsdp/)")
+    if cfg.deepspeed and importlib.util.find_spec("deepspeed") is None:
+        fail("--deepspeed needs DeepSpeed: pip install 'sqlora[distributed]'")
     summary = run(cfg)
     shown = {k: v for k, v in summary.items() if k != "history"}
     print(json.dumps(shown, indent=2))
