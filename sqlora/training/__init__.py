@@ -6,7 +6,11 @@ __all__ = ["TrainConfig", "train"]
 
 
 def train(config: TrainConfig) -> dict:
-    """Fine-tune with ``config``; returns the run summary (see :func:`sqlora.training.run.run_training`)."""
+    """Fine-tune with ``config`` (supervised, or GRPO with ``method="grpo"``); returns the run summary."""
+    if config.method == "grpo":
+        from sqlora.training.grpo import run_grpo
+
+        return run_grpo(config)
     from sqlora.training.run import run_training
 
     return run_training(config)

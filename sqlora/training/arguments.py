@@ -19,22 +19,35 @@ def load_fsdp_config(path: str) -> dict:
 
 
 def training_arguments(config: TrainConfig, precision: str, total_steps: int | None, device: str):
-    """The Trainer's arguments for ``config`` run in ``precision`` (``no``/``fp16``/``bf16``).
+    """The Trainer's arguments for ``config`` run in ``precision`` (``no``/``fp16``/``bf16``)."""
+    from transformers import TrainingArguments
+
+    return TrainingArguments(
+        **engine_settings(config, precision, total_steps, device),
+        per_device_eval_batch_size=config.batch_size,
+        eval_strategy="steps" if config.eval_steps else "no",
+        eval_steps=config.eval_steps or None,
+        metric_for_best_model="eval_loss" if config.eval_steps else None,
+        greater_is_better=False,
+        label_names=["labels"],
+        prediction_loss_only=True,
+        include_num_input_tokens_seen="non_padding",
+    )
+
+
+def engine_settings(config: TrainConfig, precision: str, total_steps: int | None, device: str) -> dict:
+    """The settings every sqlora trainer shares (supervised and RL): schedule, precision, checkpoints, engines.
 
     ``total_steps`` (when known) caps the warmup at the run's length, as the article's 100 warmup steps would
     otherwise exceed a short run.
     """
-    from transformers import TrainingArguments
-
-    evaluate = bool(config.eval_steps)
     save = bool(config.save_steps)
     warmup = min(config.warmup_steps, total_steps) if total_steps else config.warmup_steps
-    return TrainingArguments(
+    return dict(
         output_dir=config.output,
         num_train_epochs=config.epochs,
         max_steps=config.max_steps or -1,
         per_device_train_batch_size=config.batch_size,
-        per_device_eval_batch_size=config.batch_size,
         gradient_accumulation_steps=config.grad_accum,
         learning_rate=config.learning_rate,
         lr_scheduler_type="linear",
@@ -49,20 +62,13 @@ def training_arguments(config: TrainConfig, precision: str, total_steps: int | N
         activation_checkpointing_kwargs={"use_reentrant": False},  # the reentrant variant breaks DDP with PEFT
         logging_steps=config.logging_steps or 10**9,
         logging_first_step=False,
-        eval_strategy="steps" if evaluate else "no",
-        eval_steps=config.eval_steps if evaluate else None,
         save_strategy="steps" if save else "no",
         save_steps=config.save_steps if save else 500,
         save_total_limit=config.save_total_limit,
-        metric_for_best_model="eval_loss" if evaluate else None,
-        greater_is_better=False,
         report_to=config.report_to,
         seed=config.seed,
         data_seed=config.seed,
         remove_unused_columns=False,
-        label_names=["labels"],
-        prediction_loss_only=True,
-        include_num_input_tokens_seen="non_padding",
         dataloader_pin_memory=device != "cpu",
         ddp_find_unused_parameters=False,
         deepspeed=config.deepspeed,

@@ -36,9 +36,16 @@ def run_record(logs: dict, step: int) -> dict | None:
     record: dict = {"step": step}
     if "loss" in logs:
         record.update(loss=logs["loss"], lr=logs.get("learning_rate"), tokens_per_s=logs.get("tokens_per_s"))
+    record.update({k: logs[k] for k in ("reward", "reward_std") if k in logs})  # GRPO
     skip = ("runtime", "_per_second")
     record.update({k: v for k, v in logs.items() if k.startswith("eval_") and not k.endswith(skip)})
     return record if len(record) > 1 else None
+
+
+def quiet_progress(trainer) -> None:
+    """Swap the Trainer's progress bar for one that shows the loss instead of printing log dicts on stdout."""
+    if trainer.pop_callback(ProgressCallback):
+        trainer.add_callback(ProgressBarCallback)
 
 
 class RunLogCallback(TrainerCallback):

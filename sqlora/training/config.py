@@ -59,6 +59,16 @@ class TrainConfig:
     max_examples: int | None = option(None, "Train on at most this many rows.")
     max_length: int = option(512, "Longest example in tokens; longer ones are dropped and counted.")
     prompt_style: str = option("article", "Prompt template.", choices=("article", "chat"))
+    # method
+    method: str = option(
+        "sft",
+        "sft: supervised (answer-only loss); grpo: reinforcement learning with an execution reward (TRL's GRPO),"
+        " usually from an SFT adapter (--init-adapter); rows need a database (db_id + --db-dir).",
+        choices=("sft", "grpo"),
+    )
+    num_generations: int = option(4, "GRPO: answers sampled per question (the group).")
+    max_completion_length: int = option(128, "GRPO: longest sampled answer in tokens.")
+    temperature: float = option(1.0, "GRPO: sampling temperature.")
     # model
     model: str | None = option(None, "Base model: hub id or folder (default: the embedded SmolLM2-135M).")
     init_adapter: str | None = option(None, "Start from this adapter's LoRA weights instead of fresh ones.")
@@ -113,11 +123,16 @@ class TrainConfig:
             value = getattr(self, spec.name)
             if choices and value not in choices:
                 raise ValueError(f"{spec.name} must be one of {', '.join(choices)}, not {value!r}")
-        for name in ("batch_size", "grad_accum", "lora_r", "max_length"):
+        for name in ("batch_size", "grad_accum", "lora_r", "max_length", "num_generations", "max_completion_length"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, not {getattr(self, name)}")
         if self.deepspeed and self.fsdp:
             raise ValueError("choose one engine: deepspeed or fsdp, not both")
+        if self.method == "grpo" and (self.batch_size * self.grad_accum) % self.num_generations:
+            raise ValueError(
+                f"grpo: batch_size x grad_accum ({self.batch_size * self.grad_accum}) must be a multiple of"
+                f" num_generations ({self.num_generations})"
+            )
 
     @classmethod
     def from_dict(cls, values: dict) -> TrainConfig:

@@ -29,16 +29,14 @@ def planned_steps(config: TrainConfig, examples: int, world_size: int) -> int:
 def run_training(config: TrainConfig) -> dict:
     """Fine-tune per ``config``; writes the adapter, resolved config, log and summary.json to ``config.output``."""
     from transformers import EarlyStoppingCallback, set_seed
-    from transformers.trainer_callback import ProgressCallback
-    from transformers.trainer_utils import get_last_checkpoint
 
     from sqlora.models.loading import load_tokenizer
     from sqlora.training.arguments import training_arguments
     from sqlora.training.callbacks import (
         ExecutionAccuracyCallback,
         HeapTrimCallback,
-        ProgressBarCallback,
         RunLogCallback,
+        quiet_progress,
     )
     from sqlora.training.features import SQLCollator
     from sqlora.training.model import build_model, wants_checkpointing
@@ -84,21 +82,14 @@ def run_training(config: TrainConfig) -> dict:
         length_grouping=config.length_grouping,
         lengths=[len(f) for f in data.train],
     )
-    if trainer.pop_callback(ProgressCallback):
-        trainer.add_callback(ProgressBarCallback)
+    quiet_progress(trainer)
     if trainer.is_fsdp_enabled:
         from peft.utils.other import fsdp_auto_wrap_policy
 
         trainer.accelerator.state.fsdp_plugin.auto_wrap_policy = fsdp_auto_wrap_policy(trainer.model)
-    if trainer.is_world_process_zero():
-        output.mkdir(parents=True, exist_ok=True)
-        config.save(output / "train_config.yaml")
-        meta = {"base_model": config.model or "embedded", "prompt_style": config.prompt_style}
-        meta["quantized"] = config.quantize
-        (output / ADAPTER_META).write_text(json.dumps(meta, indent=2))
-    checkpoint = get_last_checkpoint(str(output)) if config.resume and output.is_dir() else None
+    write_run_files(trainer, config)
     started = time.perf_counter()
-    trainer.train(resume_from_checkpoint=checkpoint)
+    trainer.train(resume_from_checkpoint=resume_checkpoint(config))
     elapsed = time.perf_counter() - started
 
     if trainer.is_fsdp_enabled:
@@ -111,6 +102,25 @@ def run_training(config: TrainConfig) -> dict:
     if torch.distributed.is_available() and torch.distributed.is_initialized():
         torch.distributed.destroy_process_group()
     return summary
+
+
+def write_run_files(trainer, config: TrainConfig) -> None:
+    """The resolved config and the adapter's metadata (base model, prompt style, quantized), from the main process."""
+    if not trainer.is_world_process_zero():
+        return
+    output = Path(config.output)
+    output.mkdir(parents=True, exist_ok=True)
+    config.save(output / "train_config.yaml")
+    meta = {"base_model": config.model or "embedded", "prompt_style": config.prompt_style, "quantized": config.quantize}
+    (output / ADAPTER_META).write_text(json.dumps(meta, indent=2))
+
+
+def resume_checkpoint(config: TrainConfig) -> str | None:
+    """The newest checkpoint in the output directory when ``resume`` is set."""
+    from transformers.trainer_utils import get_last_checkpoint
+
+    output = Path(config.output)
+    return get_last_checkpoint(str(output)) if config.resume and output.is_dir() else None
 
 
 def run_summary(trainer, log, counts: dict, config: TrainConfig, elapsed: float, device: str, stopper) -> dict:
