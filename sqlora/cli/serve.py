@@ -8,6 +8,7 @@ import os
 import typer
 
 from sqlora.cli.app import app, check_precision, console, fail, precision_option
+from sqlora.constants import DEFAULT_MAX_NEW_TOKENS
 
 BACKENDS = ("hf", "vllm")
 
@@ -28,7 +29,7 @@ def build_generator(
     vllm_url: str | None,
     vllm_model: str | None,
     prompt_style: str | None,
-    max_new_tokens: int = 160,
+    max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
     max_batch: int = 8,
     candidates: int = 1,
     precision: str | None = None,
@@ -75,7 +76,7 @@ def serve(
     backend: str = typer.Option("hf", "--backend", help="hf (local model) or vllm (a vLLM server)."),
     vllm_url: str | None = typer.Option(None, "--vllm-url", help="vLLM server, e.g. http://127.0.0.1:8001."),
     vllm_model: str | None = typer.Option(None, "--vllm-model", help="Served model/LoRA name (default: listed)."),
-    max_new_tokens: int = typer.Option(160, "--max-new-tokens", help="Most tokens generated per answer."),
+    max_new_tokens: int = typer.Option(DEFAULT_MAX_NEW_TOKENS, "--max-new-tokens", help="Tokens per answer."),
     candidates: int = typer.Option(
         1,
         "--candidates",
