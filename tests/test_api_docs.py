@@ -46,7 +46,7 @@ def test_api_doc_examples_run(tiny_as_embedded):
             raise AssertionError(f"docs/api.md block {number} failed: {err!r}\n{block}") from err
 
     assert [t.name for t in namespace["db"].tables()] == ["customers", "orders"]
-    assert namespace["result"].rows == [("Ada", "London"), ("Linus", "Helsinki")]
+    assert namespace["customers"].rows == [("Ada", "London"), ("Linus", "Helsinki")]
     assert isinstance(namespace["answer"], sqlora.SQLResult)
     generator = namespace["generator"]
     assert generator.stop == "eos" and generator.candidates == 2
@@ -54,7 +54,7 @@ def test_api_doc_examples_run(tiny_as_embedded):
     assert len(namespace["results"]) == 2
     assert namespace["in_memory"].precision == "fp32" and namespace["in_memory"].repairs == []
     assert namespace["summary"]["steps"] == 2 and (tiny_as_embedded / "runs" / "shop" / "sqlora.json").exists()
-    assert len(namespace["report"].results) == 4
+    assert len(namespace["report"].examples) == 4
     assert "CREATE TABLE customers" in namespace["schema"]
 
 
