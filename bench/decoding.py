@@ -55,15 +55,15 @@ VARIANTS = {  # precision "original": the adapter merged into the original fp32 
 
 
 def run_variant(adapter: Path, rows: list, options: dict) -> dict:
-    import sqlora.inference.generator as generator_module
     from sqlora.evaluation.runner import evaluate
-    from sqlora.inference.generator import SQLGenerator, adapter_metadata
+    from sqlora.inference.generator import DEFAULT_REPAIRS, SQLGenerator, adapter_metadata
     from sqlora.inference.validation import repair_joins
 
     options = dict(options)
     checks = options.pop("checks", False)
     # "joins": False keeps name repair but drops the join repair (ON T1.x = T1.x), to measure what it adds
-    generator_module.repair_joins = repair_joins if options.pop("joins", True) else lambda sql, schema: None
+    if not options.pop("joins", True):
+        options["repairs"] = [step for step in DEFAULT_REPAIRS if step is not repair_joins]
     if options["precision"] == "original":  # folding a QLoRA adapter into weights it never saw
         from sqlora.models.loading import load_model, load_tokenizer
 

@@ -21,9 +21,9 @@ RESULTS = ROOT / "bench" / "results" / "join_repair.json"
 
 def rescore(report: Path, db_dir: Path) -> dict:
     """EX of a report's tuned answers before and after the join repair, and the rows it changed."""
+    from sqlora.db.sqlite import sqlite_tables
     from sqlora.evaluation.execution import execution_match
     from sqlora.sql.joins import fix_self_comparisons
-    from sqlora.sql.schema import sqlite_tables
 
     data = json.loads(report.read_text())
     examples = data["tuned"]["examples"] if "tuned" in data else data["examples"]

@@ -7,7 +7,8 @@ fine-tuned one that learned to stop after the query. sqlora's generator stops ev
 first statement (``;``, a blank line, a closing code fence) and when a row starts to loop, which also makes the
 base model fast. This measures both models both ways on the headline's held-out sql-create-context rows (same
 selection as `bench/headline.sh`: the demo's 8 held-out databases, seed 0, first 100 rows), greedy, name repair on,
-EX on the real Spider databases. "EOS only" turns off the stop strings and the runaway stop and nothing else.
+EX on the real Spider databases. "EOS only" is the generator's ``stop="eos"`` setting: no stop strings, no runaway
+stop, nothing else changed.
 
 Precision: by default the tuned model decodes on its 4-bit base (``nf4``) and the base model in fp32; the same
 comparison is also made with both models in fp32 and both in bf16 (the QLoRA adapter folded into its dequantized
@@ -20,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from contextlib import contextmanager
 from pathlib import Path
 
 from eval_summary import summarize
@@ -30,30 +30,12 @@ SHARED = ROOT.parent / "shared" / "data"
 RESULTS = ROOT / "bench" / "results" / "latency.json"
 
 
-@contextmanager
-def eos_only():
-    """Generation runs until EOS or the token budget: no stop strings, no runaway stop."""
-    from transformers import StoppingCriteriaList
-
-    import sqlora.inference.generator as generator_module
-
-    saved = generator_module.STOP_STRINGS, generator_module.StoppingCriteriaList
-    generator_module.STOP_STRINGS = None
-    generator_module.StoppingCriteriaList = lambda _criteria: StoppingCriteriaList([])
-    try:
-        yield
-    finally:
-        generator_module.STOP_STRINGS, generator_module.StoppingCriteriaList = saved
-
-
 def measure(generator, rows: list, stop_rules: bool, batch_size: int) -> dict:
-    from contextlib import nullcontext
-
     from sqlora.evaluation.runner import evaluate
 
+    generator.stop = "sqlora" if stop_rules else "eos"
     started = time.perf_counter()
-    with nullcontext() if stop_rules else eos_only():
-        report = evaluate(rows, generator, SHARED / "spider" / "database", batch_size, progress=False)
+    report = evaluate(rows, generator, SHARED / "spider" / "database", batch_size, progress=False)
     return summarize(report.aggregates, started)
 
 

@@ -35,8 +35,8 @@ VARIANTS = ["full", "question-linked tables", "question-linked tables, named col
 
 def variant_tables(name: str, example) -> list:
     from sqlora.data.pruning import gold_pruned_tables
-    from sqlora.sql.linking import question_pruned_tables, sqlite_links
-    from sqlora.sql.schema import sqlite_tables
+    from sqlora.db.sqlite import sqlite_links, sqlite_tables
+    from sqlora.sql.linking import question_pruned_tables
 
     tables = sqlite_tables(example.db_path)
     if name == "full":
@@ -64,7 +64,7 @@ def named_columns(tables: list, question: str) -> list:
 def recall(tables: list, example) -> bool:
     """Whether ``tables`` keep every table and column the gold query uses."""
     from sqlora.data.pruning import gold_pruned_tables
-    from sqlora.sql.schema import sqlite_tables
+    from sqlora.db.sqlite import sqlite_tables
 
     gold = gold_pruned_tables(example.sql, sqlite_tables(example.db_path)) or []
     kept = {t.name.lower(): {c.lower() for c in t.column_names} for t in tables}

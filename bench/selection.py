@@ -33,7 +33,8 @@ RESULTS = ROOT / "bench" / "results" / "selection.json"
 
 def candidate_records(adapter: Path, rows: list, beams: int) -> list[dict]:
     """Per row: greedy + beam candidates, each with its execution result key and correctness."""
-    from sqlora.evaluation.execution import execution_match, normalize_rows, open_readonly, run_query
+    from sqlora.db.sqlite import connect_readonly
+    from sqlora.evaluation.execution import execution_match, normalize_rows, run_query
     from sqlora.evaluation.runner import database_path
     from sqlora.inference.generator import SQLGenerator
 
@@ -47,10 +48,10 @@ def candidate_records(adapter: Path, rows: list, beams: int) -> list[dict]:
     beams_s = time.perf_counter() - started
     records = []
     for example, first, texts in zip(rows, greedy, options, strict=True):
-        conn = open_readonly(database_path(example, SHARED / "spider" / "database"))
+        conn = connect_readonly(database_path(example, SHARED / "spider" / "database"))
         candidates = []
         for text, count in [first, *texts]:
-            answer = generator._answer(text, example.context, 0.0, count)
+            answer = generator.answer(text, example.context, generated_tokens=count)
             result = run_query(conn, answer.sql, 10.0, 1000) if answer.valid else None
             key = None
             if result is not None and result.ok and result.rows:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from sqlora.db import Database, DatabaseError, QueryError, UnsafeSQLError
-from sqlora.sql.schema import parse_schema, sqlite_schema_context
+from sqlora.db.sqlite import sqlite_schema_context
+from sqlora.sql.schema import parse_schema
 
 pytest.register_assert_rewrite("db_fixtures")
 pytest_plugins = ["db_fixtures"]

@@ -7,7 +7,7 @@ import sqlite3
 import pytest
 
 from sqlora.db import Database, UnsafeSQLError
-from sqlora.sql.optimize import optimize_hints
+from sqlora.db.optimize import optimize_hints
 
 pytest.register_assert_rewrite("db_fixtures")
 pytest_plugins = ["db_fixtures"]

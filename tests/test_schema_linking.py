@@ -7,8 +7,9 @@ import sqlite3
 import pytest
 
 from sqlora.data.loaders import load_examples
-from sqlora.sql.linking import Link, question_pruned_tables, sqlite_links, words
-from sqlora.sql.schema import Table, parse_schema, sqlite_tables
+from sqlora.db.sqlite import sqlite_links, sqlite_tables
+from sqlora.sql.linking import Link, question_pruned_tables, words
+from sqlora.sql.schema import Table, parse_schema
 
 DDL = """
 CREATE TABLE stadium (stadium_id INTEGER PRIMARY KEY, location TEXT, capacity INTEGER);

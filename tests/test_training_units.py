@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 import torch
-import yaml
 
 from sqlora.data.record import Example
 from sqlora.prompts.templates import render_prompt

@@ -10,6 +10,7 @@ import typer
 
 from sqlora.cli.app import app, check_precision, console, fail, precision_option
 from sqlora.cli.checks import check_adapter, check_model, check_prompt_style
+from sqlora.constants import DEFAULT_MAX_NEW_TOKENS
 
 
 def _generator(model: str | None, adapter: str | None, prompt_style: str | None, options: dict):
@@ -41,7 +42,7 @@ def evaluate_command(
     batch_size: int = typer.Option(8, "--batch-size", min=1, help="Questions per generation batch."),
     timeout: float = typer.Option(5.0, "--timeout", help="Seconds allowed per query execution."),
     testsuite_k: int = typer.Option(5, "--testsuite-k", min=1, help="Generated databases for rows without one."),
-    max_new_tokens: int = typer.Option(160, "--max-new-tokens", min=1, help="Generation budget per answer."),
+    max_new_tokens: int = typer.Option(DEFAULT_MAX_NEW_TOKENS, "--max-new-tokens", min=1, help="Tokens per answer."),
     candidates: int = typer.Option(
         1,
         "--candidates",

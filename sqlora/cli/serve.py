@@ -9,6 +9,7 @@ import typer
 
 from sqlora.cli.app import app, check_precision, console, fail, precision_option
 from sqlora.cli.checks import check_adapter, check_model, check_port_free, check_prompt_style, open_database
+from sqlora.constants import DEFAULT_MAX_NEW_TOKENS
 
 BACKENDS = ("hf", "vllm")
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
@@ -30,7 +31,7 @@ def build_generator(
     vllm_url: str | None,
     vllm_model: str | None,
     prompt_style: str | None,
-    max_new_tokens: int = 160,
+    max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
     max_batch: int = 8,
     candidates: int = 1,
     precision: str | None = None,
@@ -77,7 +78,7 @@ def serve(
     backend: str = typer.Option("hf", "--backend", help="hf (local model) or vllm (a vLLM server)."),
     vllm_url: str | None = typer.Option(None, "--vllm-url", help="vLLM server, e.g. http://127.0.0.1:8001."),
     vllm_model: str | None = typer.Option(None, "--vllm-model", help="Served model/LoRA name (default: listed)."),
-    max_new_tokens: int = typer.Option(160, "--max-new-tokens", help="Most tokens generated per answer."),
+    max_new_tokens: int = typer.Option(DEFAULT_MAX_NEW_TOKENS, "--max-new-tokens", help="Tokens per answer."),
     candidates: int = typer.Option(
         1,
         "--candidates",

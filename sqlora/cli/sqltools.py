@@ -125,7 +125,7 @@ def optimize_command(
 ) -> None:
     """Hints from the database's real query plan: missing indexes, SELECT *, unbounded results, ..."""
     from sqlora.db import QueryError, UnsafeSQLError
-    from sqlora.sql.optimize import optimize_hints
+    from sqlora.db.optimize import optimize_hints
 
     database = _open(db, schema)
     with database:

@@ -10,8 +10,9 @@ from pathlib import Path
 from sqlora.data.pruning import gold_pruned_context
 from sqlora.data.record import Example, LoadResult, RowError
 from sqlora.data.validation import REQUIRED, InvalidRow, check_example
-from sqlora.sql.linking import question_pruned_tables, sqlite_links
-from sqlora.sql.schema import render_create_tables, sqlite_schema_context, sqlite_tables
+from sqlora.db.sqlite import sqlite_links, sqlite_schema_context, sqlite_tables
+from sqlora.sql.linking import question_pruned_tables
+from sqlora.sql.schema import render_create_tables
 
 SQL_CREATE_CONTEXT_HUB_ID = "b-mc2/sql-create-context"
 SQL_CREATE_CONTEXT_COLUMNS = {"question": "question", "context": "context", "sql": "answer", "db_id": "db_id"}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -15,6 +14,7 @@ from sqlalchemy.pool import NullPool
 from sqlora.db import executors
 from sqlora.db.executors import QueryError, QueryResult
 from sqlora.db.readonly import check_readonly
+from sqlora.db.sqlite import connect_readonly
 from sqlora.sql.dialects import dialect_for_url
 from sqlora.sql.schema import Table, quote_identifier
 
@@ -68,12 +68,7 @@ class Database:
             path = self.url.database
             if not path or path == ":memory:" or not Path(path).is_file():
                 raise DatabaseError(f"no SQLite database file at {path!r}")
-            uri = Path(path).resolve().as_uri() + "?mode=ro"
-
-            def creator() -> sqlite3.Connection:
-                return sqlite3.connect(uri, uri=True, check_same_thread=False)
-
-            return create_engine("sqlite://", creator=creator, poolclass=NullPool)
+            return create_engine("sqlite://", creator=lambda: connect_readonly(path), poolclass=NullPool)
         if self.backend == "postgresql":
             args = {"options": "-c default_transaction_read_only=on", "connect_timeout": connect_timeout}
             return create_engine(self.url, connect_args=args, pool_pre_ping=True, pool_size=2)

@@ -2,7 +2,8 @@
 and a row cap, and always roll back. These functions do NOT parse the SQL; callers go through
 :func:`sqlora.db.readonly.check_readonly` first (``Database.execute_readonly`` does).
 
-* SQLite: the file is opened with ``mode=ro`` and ``PRAGMA query_only=ON``; a progress handler
+* SQLite: the file is opened by :func:`sqlora.db.sqlite.connect_readonly` (``mode=ro``, ``PRAGMA query_only``);
+  a progress handler
   interrupts the query at the deadline.
 * PostgreSQL: the session defaults to read-only transactions, each query runs after
   ``SET TRANSACTION READ ONLY`` with ``SET LOCAL statement_timeout``, as a prepared statement (one
@@ -27,13 +28,24 @@ from typing import Any
 
 @dataclass
 class QueryResult:
-    """Rows of a read-only query; ``truncated`` when more than the row cap existed."""
+    """Rows of a read-only query (``truncated`` when more than the row cap existed), or why there are none.
 
-    columns: list[str]
-    rows: list[tuple]
+    The executors raise :class:`QueryError`/:class:`QueryTimeout` instead of setting ``error``; callers that
+    keep failures as values (the evaluation) fill ``error`` and ``timed_out``.
+    """
+
+    columns: list[str] = field(default_factory=list)
+    rows: list[tuple] = field(default_factory=list)
     truncated: bool = False
     elapsed_s: float = 0.0
     sql: str = field(default="", repr=False)
+    error: str | None = None
+    timed_out: bool = False
+
+    @property
+    def ok(self) -> bool:
+        """True when the query ran."""
+        return self.error is None
 
     def to_dict(self) -> dict:
         return {
@@ -61,20 +73,23 @@ def _result(cursor: Any, max_rows: int, started: float, sql: str) -> QueryResult
 
 
 def run_sqlite(conn: sqlite3.Connection, sql: str, timeout_s: float, max_rows: int) -> QueryResult:
-    """One statement on a read-only SQLite connection, interrupted at the deadline."""
+    """One statement on a read-only SQLite connection (:func:`sqlora.db.sqlite.connect_readonly`), interrupted
+    at the deadline; the connection is rolled back afterwards."""
     started = time.monotonic()
     deadline = started + timeout_s
     conn.execute("PRAGMA query_only=ON")
-    conn.set_progress_handler(lambda: 1 if time.monotonic() > deadline else 0, 2000)
+    conn.set_progress_handler(lambda: 1 if time.monotonic() > deadline else 0, 1000)
     try:
         cursor = conn.execute(sql)
         return _result(cursor, max_rows, started, sql)
     except sqlite3.OperationalError as err:
-        if "interrupted" in str(err):
+        if "interrupted" in str(err) and time.monotonic() > deadline:
             raise QueryTimeout(f"query stopped after {timeout_s:g} s") from err
         raise QueryError(str(err)) from err
     except (sqlite3.Error, sqlite3.Warning) as err:
         raise QueryError(str(err)) from err
+    except (ValueError, OverflowError, MemoryError) as err:  # e.g. a value Python cannot convert
+        raise QueryError(f"{type(err).__name__}: {err}") from err
     finally:
         conn.set_progress_handler(None, 0)
         conn.rollback()

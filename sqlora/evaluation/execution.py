@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import itertools
 import sqlite3
-import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -15,6 +14,9 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
 
+from sqlora.db.executors import QueryError, QueryResult, QueryTimeout, run_sqlite
+from sqlora.db.sqlite import connect_readonly
+
 DEFAULT_TIMEOUT_S = 5.0
 DEFAULT_MAX_ROWS = 100_000
 FLOAT_DECIMALS = 6
@@ -24,20 +26,6 @@ CORRECT, WRONG, PRED_ERROR, PRED_TIMEOUT, GOLD_ERROR = "correct", "wrong", "pred
 
 Row = tuple
 Rows = list[Row]
-
-
-@dataclass
-class QueryResult:
-    """The rows of one query, or why there are none."""
-
-    rows: Rows | None = None
-    error: str | None = None
-    timed_out: bool = False
-    truncated: bool = False
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None
 
 
 @dataclass
@@ -55,36 +43,18 @@ class ExecutionOutcome:
         return self.outcome == CORRECT
 
 
-def open_readonly(db_path: str | Path) -> sqlite3.Connection:
-    """Open a SQLite file read-only (``mode=ro`` URI and ``PRAGMA query_only``)."""
-    uri = Path(db_path).resolve().as_uri() + "?mode=ro"
-    conn = sqlite3.connect(uri, uri=True, check_same_thread=False)
-    conn.execute("PRAGMA query_only = ON")
-    conn.text_factory = lambda raw: raw.decode("utf-8", errors="replace")  # some Spider DBs hold latin-1
-    return conn
-
-
 def run_query(
     conn: sqlite3.Connection, sql: str, timeout_s: float = DEFAULT_TIMEOUT_S, max_rows: int = DEFAULT_MAX_ROWS
 ) -> QueryResult:
-    """Execute ``sql`` with a wall-clock timeout (progress handler) and a row cap; never raises."""
+    """:func:`sqlora.db.executors.run_sqlite` with failures kept as values: never raises."""
     if not sql or not sql.strip():
-        return QueryResult(error="empty query")
-    deadline = time.monotonic() + timeout_s
-    conn.set_progress_handler(lambda: int(time.monotonic() > deadline), 1_000)
+        return QueryResult(sql=sql, error="empty query")
     try:
-        cursor = conn.execute(sql)
-        rows = cursor.fetchmany(max_rows + 1)
-        truncated = len(rows) > max_rows
-        return QueryResult(rows=[tuple(r) for r in rows[:max_rows]], truncated=truncated)
-    except sqlite3.OperationalError as err:
-        if "interrupted" in str(err) and time.monotonic() > deadline:
-            return QueryResult(error=f"timed out after {timeout_s:g} s", timed_out=True)
-        return QueryResult(error=str(err))
-    except (sqlite3.Error, sqlite3.Warning, ValueError, OverflowError, MemoryError) as err:
-        return QueryResult(error=f"{type(err).__name__}: {err}")
-    finally:
-        conn.set_progress_handler(None, 0)
+        return run_sqlite(conn, sql, timeout_s, max_rows)
+    except QueryTimeout:
+        return QueryResult(sql=sql, error=f"timed out after {timeout_s:g} s", timed_out=True)
+    except QueryError as err:
+        return QueryResult(sql=sql, error=str(err))
 
 
 def normalize_value(value: object) -> object:
@@ -178,7 +148,7 @@ def execution_match(
     allow_column_permutation: bool = True,
 ) -> ExecutionOutcome:
     """Execution accuracy of ``pred_sql`` against ``gold_sql`` on one database (a path or an open connection)."""
-    conn = db if isinstance(db, sqlite3.Connection) else open_readonly(db)
+    conn = db if isinstance(db, sqlite3.Connection) else connect_readonly(db)
     try:
         gold = run_query(conn, gold_sql, timeout_s, max_rows)
         pred = run_query(conn, pred_sql, timeout_s, max_rows)

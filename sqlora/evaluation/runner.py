@@ -16,12 +16,12 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from sqlora.data.record import Example
+from sqlora.db.sqlite import connect_readonly
 from sqlora.evaluation.exact_match import exact_match
 from sqlora.evaluation.execution import (
     DEFAULT_TIMEOUT_S,
     ExecutionOutcome,
     execution_match,
-    open_readonly,
     run_query,
 )
 from sqlora.evaluation.hardness import LEVELS, spider_hardness
@@ -150,7 +150,7 @@ class _Scorer:
             return None
         try:
             if path not in self.connections:
-                self.connections[path] = open_readonly(path)
+                self.connections[path] = connect_readonly(path)
         except sqlite3.Error as err:
             return f"cannot open {path}: {err}"
         return self.connections[path]

@@ -20,6 +20,7 @@ from functools import lru_cache
 from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
 
+from sqlora.db.executors import QueryResult
 from sqlora.evaluation.execution import (
     CORRECT,
     DEFAULT_TIMEOUT_S,
@@ -28,7 +29,6 @@ from sqlora.evaluation.execution import (
     PRED_TIMEOUT,
     WRONG,
     ExecutionOutcome,
-    QueryResult,
     compare_results,
     run_query,
 )

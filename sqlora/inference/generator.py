@@ -1,4 +1,10 @@
-"""SQLGenerator: batched greedy generation, SQL extraction, validation, name repair and candidate selection."""
+"""SQLGenerator: batched greedy generation, SQL extraction, validation, repairs and candidate selection.
+
+How a generator behaves is its settings, set at construction or changed on the instance afterwards:
+``max_new_tokens``, ``batch_size``, ``candidates`` (beam candidates for answers that fail), ``stop`` (a
+:data:`~sqlora.inference.stopping.StopRule`), ``repairs`` (the steps that mend an answer without calling the
+model, in order) and the ``precision`` the model was loaded in.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +14,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import torch
-from transformers import StoppingCriteriaList
 
-from sqlora.inference.stopping import RunawayStop
+from sqlora.constants import ADAPTER_META, DEFAULT_MAX_NEW_TOKENS
+from sqlora.inference.stopping import STOP_RULES, StopRule, stopping_kwargs
 from sqlora.inference.validation import repair_identifiers, repair_joins, validate_sql
 from sqlora.models.loading import (
     default_device,
@@ -24,11 +31,16 @@ from sqlora.models.loading import (
 from sqlora.prompts.extraction import extract_sql
 from sqlora.prompts.templates import render_prompt
 
-STOP_STRINGS = [";", "\n\n", "```\n"]
-ADAPTER_META = "sqlora.json"
-
 Check = Callable[[str], str | None]
 """A caller's test of a valid answer (e.g. run it on the real database): a reason to reject it, or None."""
+
+Repair = Callable[[str, str], str | None]
+"""One repair step: ``(sql, schema)`` -> SQL that validates against the schema, or None when it has nothing to
+fix (or cannot). Steps run in order, each on the previous step's result."""
+
+DEFAULT_REPAIRS: tuple[Repair, ...] = (repair_identifiers, repair_joins)
+"""Name repair (a table/column the schema lacks -> its closest schema name), then join repair (``ON T1.x =
+T1.x`` pointed at the joined table). Neither calls the model."""
 
 
 @dataclass
@@ -48,8 +60,8 @@ class SQLResult:
         return asdict(self)
 
 
-def adapter_metadata(adapter: str | None) -> dict:
-    """What sqlora recorded next to a trained adapter (base model, prompt style)."""
+def adapter_metadata(adapter: str | Path | None) -> dict:
+    """What sqlora recorded next to a trained adapter (base model, prompt style, quantization)."""
     if not adapter:
         return {}
     path = Path(adapter) / ADAPTER_META
@@ -57,7 +69,14 @@ def adapter_metadata(adapter: str | None) -> dict:
 
 
 class SQLGenerator:
-    """Turn questions over schemas into validated SQL with a base model and an optional adapter."""
+    """Turn questions over schemas into validated SQL with a base model and an optional adapter.
+
+    ``model`` is a hub id or a local directory (None: the embedded SmolLM2-135M-Instruct, or the adapter's base
+    model); ``loaded`` is an already-loaded ``(model, tokenizer)`` pair used instead of loading one
+    (see :meth:`from_model`). ``repair=False`` is the same as ``repairs=()``.
+    """
+
+    stop: StopRule = "sqlora"
 
     def __init__(
         self,
@@ -66,50 +85,93 @@ class SQLGenerator:
         prompt_style: str | None = None,
         precision: str | None = None,
         device: str | None = None,
-        max_new_tokens: int = 160,
+        max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
         batch_size: int = 8,
         repair: bool = True,
         candidates: int = 1,
+        *,
+        stop: StopRule = "sqlora",
+        repairs: Sequence[Repair] | None = None,
+        loaded: tuple[Any, Any] | None = None,
     ) -> None:
+        if stop not in STOP_RULES:
+            raise ValueError(f"unknown stop rule {stop!r}: use {', '.join(STOP_RULES)}")
+        if candidates < 1 or batch_size < 1 or max_new_tokens < 1:
+            raise ValueError("candidates, batch_size and max_new_tokens must be at least 1")
         meta = adapter_metadata(adapter)
         self.model_name = model or meta.get("base_model")
         self.adapter = adapter
-        self.device = device or default_device()
-        self.tokenizer = load_tokenizer(self.model_name)
+        if loaded is None:
+            self.device = device or default_device()
+            self.tokenizer = load_tokenizer(self.model_name)
+            qlora = bool(meta.get("quantized", False))
+            self.precision = inference_precision(precision, bool(adapter) and qlora, self.device)
+            self.model = load_for_inference(self.model_name, adapter, qlora, self.precision, self.device)
+        else:
+            self.model, self.tokenizer = loaded
+            self.device = str(self.model.device)
+            in_4bit = getattr(self.model, "is_loaded_in_4bit", False)
+            self.precision = "nf4" if in_4bit else precision_name(self.model.dtype)
         self.tokenizer.padding_side = "left"
-        qlora = bool(meta.get("quantized", False))
-        self.precision = inference_precision(precision, bool(adapter) and qlora, self.device)
-        self.model = load_for_inference(self.model_name, adapter, qlora, self.precision, self.device)
         self.prompt_style = prompt_style or meta.get("prompt_style") or "chat"
         self.max_new_tokens = max_new_tokens
         self.batch_size = batch_size
-        self.repair = repair
         self.candidates = candidates
+        self.stop = stop
+        self.repairs: list[Repair] = list(DEFAULT_REPAIRS if repairs is None else repairs) if repair else []
 
     @classmethod
-    def from_model(cls, model, tokenizer, prompt_style: str = "article", **options) -> SQLGenerator:
-        """A generator around an already-loaded model (e.g. the one being trained)."""
-        generator = cls.__new__(cls)
-        generator.model_name, generator.adapter, generator.device = None, None, str(model.device)
-        in_4bit = getattr(model, "is_loaded_in_4bit", False)
-        generator.precision = "nf4" if in_4bit else precision_name(model.dtype)
-        generator.model, generator.tokenizer, generator.prompt_style = model, tokenizer, prompt_style
-        tokenizer.padding_side = "left"
-        generator.max_new_tokens = options.get("max_new_tokens", 160)
-        generator.batch_size = options.get("batch_size", 8)
-        generator.repair = options.get("repair", True)
-        generator.candidates = options.get("candidates", 1)
-        return generator
-
-    @staticmethod
-    @lru_cache(maxsize=4)
-    def _shared(key: tuple) -> SQLGenerator:
-        return SQLGenerator(**dict(key))
+    def from_model(
+        cls,
+        model: Any,
+        tokenizer: Any,
+        prompt_style: str = "article",
+        *,
+        max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
+        batch_size: int = 8,
+        repair: bool = True,
+        candidates: int = 1,
+        stop: StopRule = "sqlora",
+        repairs: Sequence[Repair] | None = None,
+    ) -> SQLGenerator:
+        """A generator around an already-loaded model and tokenizer (e.g. the one being trained)."""
+        return cls(
+            prompt_style=prompt_style,
+            max_new_tokens=max_new_tokens,
+            batch_size=batch_size,
+            repair=repair,
+            candidates=candidates,
+            stop=stop,
+            repairs=repairs,
+            loaded=(model, tokenizer),
+        )
 
     @classmethod
-    def shared(cls, **kwargs) -> SQLGenerator:
-        """A process-wide generator for these settings (loaded once)."""
-        return cls._shared(tuple(sorted(kwargs.items())))
+    def shared(
+        cls,
+        model: str | None = None,
+        adapter: str | None = None,
+        prompt_style: str | None = None,
+        precision: str | None = None,
+        device: str | None = None,
+        max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
+        batch_size: int = 8,
+        repair: bool = True,
+        candidates: int = 1,
+        stop: StopRule = "sqlora",
+    ) -> SQLGenerator:
+        """A process-wide generator for these settings, loaded once (changing its settings affects all users)."""
+        key = (model, adapter, prompt_style, precision, device, max_new_tokens, batch_size, repair, candidates, stop)
+        return _shared_generator(cls, key)
+
+    @property
+    def repair(self) -> bool:
+        """Whether any repair step is on; setting it turns on :data:`DEFAULT_REPAIRS` or turns every step off."""
+        return bool(self.repairs)
+
+    @repair.setter
+    def repair(self, on: bool) -> None:
+        self.repairs = list(DEFAULT_REPAIRS) if on else []
 
     def prompt(self, question: str, schema: str) -> str:
         return render_prompt(schema, question, self.prompt_style, self.tokenizer)
@@ -134,10 +196,8 @@ class SQLGenerator:
                 do_sample=False,
                 num_beams=k,
                 num_return_sequences=k,
-                stop_strings=STOP_STRINGS,
-                stopping_criteria=StoppingCriteriaList([RunawayStop(self.tokenizer, width)]),
-                tokenizer=self.tokenizer,
                 pad_token_id=self.tokenizer.pad_token_id,
+                **stopping_kwargs(self.stop, self.tokenizer, width),
             )
             rows = []
             for row in generated[:, width:]:
@@ -153,10 +213,8 @@ class SQLGenerator:
 
         ``checks`` (one per pair, optional) test valid answers further, e.g. by running them read-only on the
         real database. With ``candidates > 1``, answers that are invalid or fail their check are replaced by
-        the best beam that passes (execution-guided selection). With ``repair``, a table or column name the
-        schema lacks is renamed to its closest schema name first (:func:`repair_identifiers`), and a join
-        condition that compares a column with itself is pointed at the joined table (:func:`repair_joins`);
-        neither calls the model.
+        the best beam that passes (execution-guided selection). Each answer goes through :meth:`answer`
+        (extraction, validation, the ``repairs`` steps); none of that calls the model.
         """
         checks = list(checks) if checks is not None else [None] * len(pairs)
         started = time.perf_counter()
@@ -164,7 +222,7 @@ class SQLGenerator:
         elapsed = time.perf_counter() - started
         results = []
         for (_, schema), (text, count), check in zip(pairs, completions, checks, strict=True):
-            result = self._answer(text, schema, elapsed / len(pairs), count)
+            result = self.answer(text, schema, elapsed / len(pairs), count)
             if result.valid and check and self.candidates > 1:  # checks only matter when there is a choice
                 result.rejected = check(result.sql)
             results.append(result)
@@ -172,17 +230,21 @@ class SQLGenerator:
             self._pick_candidate(pairs, results, checks)
         return results
 
-    def _answer(self, text: str, schema: str, latency_s: float, tokens: int) -> SQLResult:
-        """The SQL in a completion, validated; with ``repair``, wrong names and self-joins are mended."""
+    def answer(self, text: str, schema: str, latency_s: float = 0.0, generated_tokens: int = 0) -> SQLResult:
+        """The SQL in a completion, validated against ``schema``, after the ``repairs`` steps in order.
+
+        An answer that validates after some step is valid; ``repaired`` says whether the steps changed it.
+        """
         sql = extract_sql(text)
         verdict = validate_sql(sql, schema)
-        if not self.repair:
-            return SQLResult(sql, verdict.valid, verdict.errors, text, latency_s, tokens)
-        renamed = sql if verdict.valid else repair_identifiers(sql, schema)
-        if renamed is None:
-            return SQLResult(sql, False, verdict.errors, text, latency_s, tokens)
-        fixed = repair_joins(renamed, schema) or renamed
-        return SQLResult(fixed, True, [], text, latency_s, tokens, repaired=fixed != sql)
+        current, valid = sql, verdict.valid
+        for step in self.repairs:
+            fixed = step(current, schema)
+            if fixed is not None:
+                current, valid = fixed, True
+        if not valid:
+            return SQLResult(sql, False, verdict.errors, text, latency_s, generated_tokens)
+        return SQLResult(current, True, [], text, latency_s, generated_tokens, repaired=current != sql)
 
     def _pick_candidate(
         self, pairs: list[tuple[str, str]], results: list[SQLResult], checks: list[Check | None]
@@ -204,7 +266,7 @@ class SQLGenerator:
             old.generated_tokens += sum(count for _, count in texts)
             fallback = None
             for text, _ in texts:
-                chosen = self._answer(text, pairs[i][1], old.latency_s, old.generated_tokens)
+                chosen = self.answer(text, pairs[i][1], old.latency_s, old.generated_tokens)
                 if not chosen.valid:
                     continue
                 chosen.repaired = True  # not the model's first answer
@@ -219,3 +281,20 @@ class SQLGenerator:
 
     def generate(self, question: str, schema: str) -> SQLResult:
         return self.generate_batch([(question, schema)])[0]
+
+
+@lru_cache(maxsize=4)
+def _shared_generator(cls: type[SQLGenerator], key: tuple) -> SQLGenerator:
+    model, adapter, prompt_style, precision, device, max_new_tokens, batch_size, repair, candidates, stop = key
+    return cls(
+        model=model,
+        adapter=adapter,
+        prompt_style=prompt_style,
+        precision=precision,
+        device=device,
+        max_new_tokens=max_new_tokens,
+        batch_size=batch_size,
+        repair=repair,
+        candidates=candidates,
+        stop=stop,
+    )

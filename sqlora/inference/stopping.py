@@ -1,11 +1,19 @@
-"""Stop a generation that has started to loop (``JOIN t AS T5 ... JOIN t AS T6 ...``)."""
+"""Where a generation stops: sqlora's stop rules (end of the first statement, a row that has started to loop
+such as ``JOIN t AS T5 ... JOIN t AS T6 ...``) or the model's end-of-sequence token alone."""
 
 from __future__ import annotations
 
 import re
+from typing import Literal
 
 import torch
-from transformers import StoppingCriteria
+from transformers import StoppingCriteria, StoppingCriteriaList
+
+StopRule = Literal["sqlora", "eos"]
+"""``sqlora``: stop at :data:`STOP_STRINGS` and on runaway rows; ``eos``: only the model's EOS token or the budget."""
+STOP_RULES: tuple[StopRule, ...] = ("sqlora", "eos")
+STOP_STRINGS = [";", "\n\n", "```\n"]
+"""The end of the first statement: a semicolon, a blank line, a closing code fence."""
 
 RUNAWAY_WORDS = 4
 RUNAWAY_REPEATS = 4
@@ -44,3 +52,16 @@ class RunawayStop(StoppingCriteria):
         for row, text in enumerate(texts):
             done[row] = is_runaway(text)
         return done
+
+
+def stopping_kwargs(rule: StopRule, tokenizer, prompt_length: int) -> dict:
+    """``model.generate`` keyword arguments for a stop rule (see :data:`StopRule`)."""
+    if rule == "eos":
+        return {}
+    if rule != "sqlora":
+        raise ValueError(f"unknown stop rule {rule!r}: use {', '.join(STOP_RULES)}")
+    return {
+        "stop_strings": STOP_STRINGS,
+        "stopping_criteria": StoppingCriteriaList([RunawayStop(tokenizer, prompt_length)]),
+        "tokenizer": tokenizer,
+    }

@@ -13,7 +13,9 @@ from typing import Any
 
 import httpx
 
-from sqlora.inference.generator import STOP_STRINGS, SQLGenerator, adapter_metadata
+from sqlora.constants import DEFAULT_MAX_NEW_TOKENS
+from sqlora.inference.generator import SQLGenerator, adapter_metadata
+from sqlora.inference.stopping import STOP_RULES, STOP_STRINGS, StopRule
 from sqlora.models.loading import load_tokenizer
 
 
@@ -53,13 +55,16 @@ class VLLMGenerator(SQLGenerator):
         model: str | None = None,
         adapter: str | None = None,
         prompt_style: str | None = None,
-        max_new_tokens: int = 160,
+        max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
         batch_size: int = 32,
         repair: bool = True,
         api_key: str | None = None,
         timeout_s: float = 60.0,
         client: httpx.Client | None = None,
+        stop: StopRule = "sqlora",
     ) -> None:
+        if stop not in STOP_RULES:
+            raise ValueError(f"unknown stop rule {stop!r}: use {', '.join(STOP_RULES)}")
         meta = adapter_metadata(adapter)
         self.base_url = _v1(base_url)
         self.api_key = api_key
@@ -71,6 +76,7 @@ class VLLMGenerator(SQLGenerator):
         self.batch_size = batch_size
         self.repair = repair
         self.candidates = 1  # beam candidates are a local-model feature; the server answers greedily
+        self.stop = stop  # the runaway stop is local too: "sqlora" sends the stop strings
         self.device = "remote"
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self.client = client or httpx.Client(timeout=timeout_s, headers=headers)
@@ -92,7 +98,7 @@ class VLLMGenerator(SQLGenerator):
             "prompt": prompts,
             "max_tokens": self.max_new_tokens,
             "temperature": 0.0,
-            "stop": STOP_STRINGS,
+            "stop": STOP_STRINGS if self.stop == "sqlora" else None,
             "n": 1,
         }
         try:

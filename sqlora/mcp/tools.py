@@ -192,7 +192,7 @@ class DatabaseTools:
             raise ToolError(f"cannot explain this SQL: {_first_line(err)}") from err
 
     def optimize_query(self, sql: str) -> Optimization:
-        from sqlora.sql.optimize import optimize_hints
+        from sqlora.db.optimize import optimize_hints
 
         try:
             report = optimize_hints(sql, self.database)

@@ -10,13 +10,10 @@ the keys needed to join. Words are compared as lower-case stems (snake_case and 
 from __future__ import annotations
 
 import re
-import sqlite3
 from collections.abc import Sequence
-from functools import lru_cache
-from pathlib import Path
 from typing import NamedTuple
 
-from sqlora.sql.schema import Table, quote_identifier, sqlite_tables
+from sqlora.sql.schema import Table
 
 _STOPWORDS = frozenset(
     {
@@ -85,16 +82,3 @@ def table_score(asked: set[str], table: Table) -> int:
 def _linked(a: str, b: str, links: Sequence[Link]) -> bool:
     pair = {a.lower(), b.lower()}
     return any({link.table.lower(), link.ref_table.lower()} == pair for link in links)
-
-
-@lru_cache(maxsize=512)
-def sqlite_links(db_path: str) -> tuple[Link, ...]:
-    """The foreign keys a SQLite file declares (``PRAGMA foreign_key_list``, read-only)."""
-    uri = Path(db_path).resolve().as_uri() + "?mode=ro"
-    links = []
-    with sqlite3.connect(uri, uri=True) as conn:
-        for table in sqlite_tables(db_path):
-            for row in conn.execute(f"PRAGMA foreign_key_list({quote_identifier(table.name)})"):
-                ref_table, column, ref_column = row[2], row[3], row[4]
-                links.append(Link(table.name, column, ref_table, ref_column or column))
-    return tuple(links)

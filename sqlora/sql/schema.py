@@ -1,4 +1,4 @@
-"""Schema context: CREATE TABLE text <-> a table/column mapping, read from SQLite files."""
+"""Schema context: CREATE TABLE text <-> a table/column mapping (SQLite files are read in :mod:`sqlora.db.sqlite`)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import re
 import sqlite3
 from dataclasses import dataclass, field
 from functools import lru_cache
-from pathlib import Path
 
 import sqlglot
 from sqlglot import exp
@@ -84,26 +83,3 @@ def parse_schema(context: str, dialect: str = "sqlite") -> list[Table]:
                 table.columns.append((column.name, kind.sql(dialect=dialect) if kind else "TEXT"))
         tables.append(table)
     return tables
-
-
-@lru_cache(maxsize=512)
-def sqlite_tables(db_path: str) -> tuple[Table, ...]:
-    """The user tables of a SQLite file, read through PRAGMA table_info (read-only)."""
-    uri = Path(db_path).resolve().as_uri() + "?mode=ro"
-    with sqlite3.connect(uri, uri=True) as conn:
-        names = [
-            row[0]
-            for row in conn.execute(
-                "SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%' ORDER BY rowid"
-            )
-        ]
-        tables = []
-        for name in names:
-            info = conn.execute(f"PRAGMA table_info({quote_identifier(name)})").fetchall()
-            tables.append(Table(name=name, columns=[(row[1], row[2]) for row in info]))
-    return tuple(tables)
-
-
-def sqlite_schema_context(db_path: str | Path) -> str:
-    """The full schema of a SQLite database as compact CREATE TABLE context."""
-    return render_create_tables(list(sqlite_tables(str(db_path))))

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import torch
 
+from sqlora.constants import ADAPTER_META
+
 
 def merge_adapter(
     adapter: str | Path,
@@ -28,7 +30,7 @@ def merge_adapter(
     from sqlora.models.loading import load_merged_qlora, load_model, load_tokenizer
 
     adapter = Path(adapter)
-    meta_path = adapter / "sqlora.json"
+    meta_path = adapter / ADAPTER_META
     meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
     base = base_model or meta.get("base_model")
     if meta.get("quantized", False):
@@ -40,7 +42,7 @@ def merge_adapter(
     merged.save_pretrained(output, safe_serialization=True)
     load_tokenizer(base).save_pretrained(output)
     if meta_path.exists():
-        shutil.copy(meta_path, output / "sqlora.json")
+        shutil.copy(meta_path, output / ADAPTER_META)
         merged_meta = {**meta, "base_model": str(output), "merged_from": str(adapter)}
-        (output / "sqlora.json").write_text(json.dumps(merged_meta, indent=2))
+        (output / ADAPTER_META).write_text(json.dumps(merged_meta, indent=2))
     return output

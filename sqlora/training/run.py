@@ -10,12 +10,11 @@ from pathlib import Path
 
 import torch
 
+from sqlora.constants import ADAPTER_META
 from sqlora.training.config import TrainConfig
 from sqlora.training.data import prepare_data
 from sqlora.training.hardware import cpu_threads_for_training, resolve_precision
 from sqlora.training.memory import peak_memory_bytes, return_freed_memory_to_os
-
-ADAPTER_META = "sqlora.json"
 
 
 def planned_steps(config: TrainConfig, examples: int, world_size: int) -> int:

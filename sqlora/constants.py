@@ -1,0 +1,9 @@
+"""Names and defaults that several parts of sqlora share, defined once."""
+
+from __future__ import annotations
+
+ADAPTER_META = "sqlora.json"
+"""The file written next to a trained adapter: its base model, prompt style and whether it is a QLoRA adapter."""
+
+DEFAULT_MAX_NEW_TOKENS = 160
+"""The generation budget: most tokens generated per answer unless a caller sets another."""
