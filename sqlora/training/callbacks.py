@@ -69,6 +69,11 @@ class RunLogCallback(TrainerCallback):
         if state.is_world_process_zero:
             self.path.write_text("".join(json.dumps(record) + "\n" for record in self.history))
 
+    def on_step_end(self, args, state, control, **kwargs):
+        if state.global_step == state.max_steps:  # the last step is always logged, whatever logging_steps is
+            control.should_log = True
+        return control
+
     def tokens_per_s(self, state) -> float:
         elapsed = time.perf_counter() - self.started
         return round((state.num_input_tokens_seen - self.tokens_at_start) / max(elapsed, 1e-9), 1)
