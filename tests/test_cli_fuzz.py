@@ -221,6 +221,25 @@ def _cases() -> dict[str, Case]:
     c["train-config-missing"] = Case(["train", "--config", "{missing}.yaml"], ("configuration", "no such file"))
     c["train-config-not-yaml"] = Case(["train", "--config", "{bad_yaml}"], ("YAML", "configuration"))
     c["train-steps-text"] = Case(["train", "--max-steps", "many"], ("--max-steps",))
+    c["train-deepspeed-missing"] = Case(
+        ["train", *tiny, "--data", "{ok_jsonl}", "--deepspeed", "{missing}.json"], ("--deepspeed",)
+    )
+    c["train-fsdp-missing"] = Case(["train", *tiny, "--data", "{ok_jsonl}", "--fsdp", "{missing}.yaml"], ("--fsdp",))
+    c["train-precision"] = Case(
+        ["train", *tiny, "--data", "{ok_jsonl}", "--mixed-precision", "fp8"], ("mixed_precision",)
+    )
+    c["train-method"] = Case(["train", *tiny, "--data", "{ok_jsonl}", "--method", "ppo"], ("method",))
+    c["train-init-adapter"] = Case(
+        ["train", *tiny, "--data", "{ok_jsonl}", "--init-adapter", "{empty_dir}"], ("adapter",)
+    )
+    c["train-batch-zero"] = Case(["train", *tiny, "--data", "{ok_jsonl}", "--batch-size", "0"], ("batch_size",))
+    c["train-grpo-groups"] = Case(
+        ["train", *tiny, "--data", "{ok_jsonl}", "--method", "grpo", "--batch-size", "3", "--grad-accum", "1"],
+        ("num_generations",),
+    )
+    c["train-grpo-no-database"] = Case(
+        ["train", *tiny, "--data", "{ok_jsonl}", "--method", "grpo", "--output", "{tmp}/grpo"], ("database",)
+    )
     c["merge-missing"] = Case(["merge", "{missing}", "--output", "{tmp}/merged"], ("not an adapter directory",))
     c["merge-empty-dir"] = Case(["merge", "{empty_dir}", "--output", "{tmp}/merged"], ("not an adapter",))
     c["export-missing"] = Case(["export-gguf", "{missing}", "-o", "{tmp}/m.gguf"], ("not a model directory",))
@@ -228,6 +247,14 @@ def _cases() -> dict[str, Case]:
     c["info-model-missing"] = Case(["info", "--model", "./nope"], ("model directory not found",))
     c["info-model-empty-dir"] = Case(["info", "--model", "{empty_dir}"], ("not a model directory",))
     c["demo-data-missing"] = Case(["demo", "--data", "{missing}.jsonl"], ("not found",))
+    # -- mcp ---------------------------------------------------------------------------------------
+    c["mcp-no-db"] = Case(["mcp"], ("--db",))
+    c["mcp-db-missing"] = Case(["mcp", "--db", "{missing}.sqlite"], ("cannot open database",))
+    c["mcp-db-refused"] = Case(["mcp", "--db", REFUSED_PG], ("cannot open database",))
+    c["mcp-transport"] = Case(["mcp", "--db", "{musical}", "--transport", "carrier"], ("--transport",))
+    c["mcp-port"] = Case(["mcp", "--db", "{musical}", "--transport", "http", "--port", "0"], ("--port",))
+    c["mcp-adapter-missing"] = Case(["mcp", "--db", "{musical}", "--adapter", "{missing}"], ("adapter",))
+    c["mcp-precision"] = Case(["mcp", "--db", "{musical}", "--precision", "int3"], ("--precision",))
     # -- the command line itself --------------------------------------------------------------------
     c["unknown-command"] = Case(["frobnicate"], ("no such command",))
     c["unknown-global-option"] = Case(["--frobnicate", "schema"], ("no such option",))

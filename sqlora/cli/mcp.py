@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from sqlora.cli.app import app, check_precision, console, fail, precision_option
+from sqlora.cli.checks import check_adapter, check_model
 
 TRANSPORTS = ("stdio", "http")
 
@@ -37,6 +38,8 @@ def mcp_server(
     if level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
         fail(f"unknown --log-level '{log_level}'")
     check_precision(precision)
+    check_adapter(adapter)
+    check_model(model)
     try:
         from sqlora.mcp import DatabaseTools, ToolSettings, build_server
     except ImportError as err:
