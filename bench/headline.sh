@@ -1,16 +1,17 @@
 #!/usr/bin/env bash
 # The headline run: QLoRA on the embedded SmolLM2-135M-Instruct (CPU), evaluated on databases it never saw.
 # Held-out databases are the demo's (sqlora/cli/demo.py HOLDOUT_DBS, picked by hash of the name); the recipe
-# and why it differs from the article's defaults is in bench/headline.yaml. Decoding settings were chosen by
-# bench/decoding.py on the run's own validation databases, not on these rows.
+# and how it differs from the article's defaults is in bench/headline.yaml. Decoding settings are chosen by
+# bench/decoding.py on the run's own validation databases, not on these rows. Results: docs/results.md.
 # Writes bench/results/headline_*.json, *.md and plots. About 75-90 min of training + 45 min evaluation on 2 cores.
+# Another recipe: CONFIG=bench/headline_lora.yaml RUN=runs/headline_lora OUT=bench/results/headline_lora bash bench/headline.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SQLORA=.venv/bin/sqlora
 HOLDOUT=$(.venv/bin/python -c "from sqlora.cli.demo import HOLDOUT_DBS; print(','.join(HOLDOUT_DBS))")
 DATA=../shared/data
 DECODE=${DECODE:-""}  # greedy + name repair; the tuned model runs on its 4-bit base (its sqlora.json says quantized)
-CONFIG=${CONFIG:-bench/headline.yaml}  # e.g. CONFIG=bench/headline_qkvo.yaml RUN=runs/headline_qkvo
+CONFIG=${CONFIG:-bench/headline.yaml}
 RUN=${RUN:-runs/headline}
 OUT=${OUT:-bench/results/headline}  # report prefix: ${OUT}_sqlcc.json, ${OUT}_spider.json and their folders
 
@@ -23,14 +24,12 @@ $SQLORA eval --data $DATA/sql-create-context/train.jsonl --db-dir $DATA/spider/d
   --holdout-dbs $HOLDOUT --limit "${LIMIT_SQLCC:-100}" --seed 0 --adapter "$RUN" --compare $DECODE \
   --json "${OUT}_sqlcc.json" --report-dir "${OUT}_sqlcc"
 
-# 1b) the tuned model with execution-guided selection among 4 beam candidates (bench/decoding.py: +5 EX on
-#     the validation databases at ~2.7x the latency, with or without name repair)
+# 1b) the tuned model with execution-guided selection among 4 beam candidates
 $SQLORA eval --data $DATA/sql-create-context/train.jsonl --db-dir $DATA/spider/database \
   --holdout-dbs $HOLDOUT --limit "${LIMIT_SQLCC:-100}" --seed 0 --adapter "$RUN" $DECODE --candidates 4 \
   --json "${OUT}_sqlcc_beam4.json"
 
-# 1d) bf16 (adapter folded into its dequantized NF4 weights) with 8 execution-guided beams (bench/decoding.py,
-#     session 8, validation databases: 61.7 % vs 56.7 % for nf4 + 4 beams, 60 rows)
+# 1d) bf16 (adapter folded into its dequantized NF4 weights) with 8 execution-guided beams
 $SQLORA eval --data $DATA/sql-create-context/train.jsonl --db-dir $DATA/spider/database \
   --holdout-dbs $HOLDOUT --limit "${LIMIT_SQLCC:-100}" --seed 0 --adapter "$RUN" --precision bf16 --candidates 8 \
   --json "${OUT}_sqlcc_bf16_beam8.json"
@@ -45,8 +44,7 @@ $SQLORA eval --data $DATA/spider --holdout-dbs $HOLDOUT --limit "${LIMIT_SPIDER:
   --adapter "$RUN" --compare $DECODE \
   --json "${OUT}_spider.json" --report-dir "${OUT}_spider"
 
-# 2b) the same questions with the schema pruned to the tables the question names (schema linking, no gold;
-#     bench/schema_linking.py on the validation databases: EX unchanged, valid SQL up, 1.6x faster)
+# 2b) the same questions with the schema pruned to the tables the question names (schema linking, no gold)
 $SQLORA eval --data $DATA/spider --spider-schema question --holdout-dbs $HOLDOUT --limit "${LIMIT_SPIDER:-40}" \
   --seed 0 --adapter "$RUN" --compare $DECODE --json "${OUT}_spider_linked.json"
 

@@ -3,9 +3,9 @@
     python bench/join_repair.py bench/results/headline_2ep_sqlcc.json bench/results/headline_sqlcc.json
 
 Each stored prediction with a join condition that compares a column with itself (``ON T1.x = T1.x``) is
-repaired as `sqlora eval` now does (:mod:`sqlora.sql.joins`, with the real database's column names) and
-executed again on its Spider database; every other row keeps its stored verdict. No model is run, so this
-shows the repair on reports made before it existed. Writes bench/results/join_repair.json (or --output).
+repaired as `sqlora eval --repair` does (:mod:`sqlora.sql.joins`, with the real database's column names) and
+executed again on its Spider database; every other row keeps its stored verdict. No model is run, so any
+stored report can be re-scored with the repair. Writes bench/results/join_repair.json (or --output).
 """
 
 from __future__ import annotations
