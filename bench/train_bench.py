@@ -73,7 +73,8 @@ def run_sqlora(examples: int, **overrides) -> dict:
             **overrides,
         )
         summary = train(config)
-    return {"tokens": summary["tokens"], "seconds": summary["elapsed_s"], "final_loss": summary["final_loss"]}
+    result = {"tokens": summary["tokens"], "seconds": summary["elapsed_s"], "final_loss": summary["final_loss"]}
+    return {**result, "threads": summary.get("threads"), "precision": summary.get("precision")}
 
 
 def run_article_plain(examples: int) -> dict:
