@@ -26,6 +26,10 @@ if TYPE_CHECKING:
     from sqlora.db.connect import Database
 
 
+class SynthError(ValueError):
+    """The database offers nothing to generate pairs from (no tables, or every table empty)."""
+
+
 @dataclass(frozen=True)
 class Pair:
     """A kept pair: the question, its SQL in the database's dialect, and where it came from."""
@@ -80,10 +84,18 @@ def generate_pairs(
     max_rows: int = 500,
     on_progress: Callable[[int, int], None] | None = None,
 ) -> list[Pair]:
-    """Up to ``max_pairs`` verified, deduplicated pairs from ``db`` (deterministic for a database and seed)."""
+    """Up to ``max_pairs`` verified, deduplicated pairs from ``db`` (deterministic for a database and seed).
+
+    Raises :class:`SynthError` for a database without data and ``sqlora.db.DatabaseError`` when its schema
+    cannot be read (unreachable server).
+    """
     rng = random.Random(seed)
     b = Builder(db)
     tables, links = profile_database(db)
+    if not tables:
+        raise SynthError(f"{db!r} has no tables")
+    if not any(t.rows for t in tables):
+        raise SynthError(f"every table of {db!r} is empty")
     candidates = all_candidates(b, tables, links, rng)
     kept: list[Pair] = []
     seen_sql: set[str] = set()

@@ -87,8 +87,12 @@ class Builder:
     def table(self, name: str, alias: str | None = None) -> exp.Table:
         return names.table(name, self.dialect, self.schema, alias)
 
-    def col(self, name: str, table: str | None = None) -> exp.Column:
-        return names.column(name, self.dialect, table)
+    def col(self, name: str, alias: str | None = None) -> exp.Column:
+        """A column, qualified by an (unquoted, Spider-style ``T1``) table alias when given."""
+        node = names.column(name, self.dialect)
+        if alias:
+            node.set("table", exp.to_identifier(alias))
+        return node
 
     def sql(self, query: exp.Expression) -> str:
         return query.sql(dialect=self.dialect)

@@ -382,11 +382,24 @@ class TableTemplates:
         yield self.make("nested", q, self.select(self.c(self.t.label)).where(exp.GT(this=col(), expression=average)))
 
     def dated(self, date: ColumnProfile) -> Iterator[Candidate]:
-        if not self.label or date.median is None:
+        if date.median is None:
             return
         d, f = self.attr(date), self.fields()
         when = str(date.median)[:10]
         for op, word in ((exp.GT, "after"), (exp.LT, "before")):
+            where = op(this=self.c(date.name), expression=exp.convert(when))
+            q = self.pick(
+                "How many {many} have {d} {word} {when}?",
+                "Count the {many} whose {d} {be} {word} {when}.",
+                **f,
+                d=d.words,
+                be=d.be,
+                word=word,
+                when=when,
+            )
+            yield self.make("filter_date", q, self.select(exp.Count(this=exp.Star())).where(where.copy()))
+            if not self.label:
+                continue
             q = self.pick(
                 "Which {many} have {d} {word} {when}? List their {labels}.",
                 "List the {labels} of {many} whose {d} {be} {word} {when}.",
@@ -397,8 +410,13 @@ class TableTemplates:
                 word=word,
                 when=when,
             )
-            where = op(this=self.c(date.name), expression=exp.convert(when))
             yield self.make("filter_date", q, self.select(self.c(self.t.label)).where(where))
+        q = self.pick(
+            "What is the earliest {d} of all {many}?", "When was the first {d} among the {many}?", **f, d=d.words
+        )
+        yield self.make("aggregate", q, self.select(exp.Min(this=self.c(date.name))))
+        if not self.label:
+            return
         q = self.pick(
             "List the {labels} of the {many} ordered by {d}, newest first.",
             "Show the {label} of each {one} from the most recent {d} to the oldest.",
