@@ -1,0 +1,28 @@
+"""A user's own questions with gold SQL (JSONL/JSON/CSV), for scoring on the real database."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlora.data.loaders import DataError, iter_file_rows
+from sqlora.data.record import Example
+
+SQL_KEYS = ("sql", "query", "answer", "gold")
+
+
+def load_questions(path: str | Path, context: str, db_id: str | None) -> list[Example]:
+    """Rows with ``question`` and one of ``sql``/``query``/``answer``/``gold``; DataError when none are usable."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: no such questions file")
+    out = []
+    for _, row, problem in iter_file_rows(path):
+        if problem or not row:
+            continue
+        question = str(row.get("question") or "").strip()
+        sql = next((str(row[k]).strip() for k in SQL_KEYS if row.get(k)), "")
+        if question and sql:
+            out.append(Example(question=question, context=context, sql=sql, db_id=db_id))
+    if not out:
+        raise DataError(f"{path}: no rows with a question and its SQL (columns: question and one of {SQL_KEYS})")
+    return out

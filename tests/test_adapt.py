@@ -1,0 +1,144 @@
+"""``sqlora adapt``: pairs from one database, a short training run on the tiny model, scores before and after."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sqlite3
+
+import pytest
+from typer.testing import CliRunner
+
+from sqlora.adapt.split import general_sample, split_pairs
+from sqlora.cli.main import app
+from sqlora.synth import Pair
+
+pytest.register_assert_rewrite("db_fixtures")
+pytest_plugins = ["db_fixtures"]
+from db_fixtures import sqlite_checksum, writable_copy  # noqa: E402
+
+QUESTIONS = [
+    {"question": "How many climbers are there?", "sql": "SELECT count(*) FROM climber"},
+    {
+        "question": "List the names of climbers in descending order of points.",
+        "query": "SELECT Name FROM climber ORDER BY Points DESC",
+    },
+    {
+        "question": "What are the names of mountains in Uganda?",
+        "sql": "SELECT Name FROM mountain WHERE Country = 'Uganda'",
+    },
+]
+
+
+def _has_init_adapter() -> bool:
+    from sqlora.training import TrainConfig
+
+    return "init_adapter" in {f.name for f in dataclasses.fields(TrainConfig)}
+
+
+@pytest.fixture(scope="module")
+def adapted(tmp_path_factory, spider_dir, tiny_model_dir, sql_create_context_path):
+    tmp = tmp_path_factory.mktemp("adapt")
+    db = writable_copy(spider_dir, "climbing", tmp)
+    before = sqlite_checksum(db)
+    questions = tmp / "questions.jsonl"
+    questions.write_text("".join(json.dumps(q) + "\n" for q in QUESTIONS))
+    general = tmp / "general.jsonl"
+    general.write_text("".join(sql_create_context_path.read_text().splitlines(keepends=True)[:40]))
+    out = tmp / "out"
+    args = [
+        "adapt", "--db", f"sqlite:///{db}", "--output", str(out), "--questions", str(questions),
+        "--general-data", str(general), "--model", str(tiny_model_dir), "--max-steps", "2", "--no-quantize",
+        "--eval-limit", "4", "--max-pairs", "60",
+    ]  # fmt: skip
+    result = CliRunner().invoke(app, args)
+    return result, out, db, before
+
+
+def test_adapt_writes_adapter_data_and_report(adapted):
+    result, out, db, before = adapted
+    assert result.exit_code == 0, result.output
+    assert (out / "adapter_model.safetensors").exists() and (out / "sqlora.json").exists()
+    report = json.loads((out / "adapt_report.json").read_text())
+    assert report["database"] == "climbing" and report["pairs"] == 60
+    assert report["train_pairs"] + report["validation_pairs"] == 60 and report["validation_pairs"] > 0
+    assert report["general_rows"] == round(report["train_pairs"] * 0.5)
+    for name, n in (("validation", 4), ("questions", 3)):
+        for side in ("before", "after"):
+            assert report["scores"][name][side]["n"] == n
+            assert all(row["correct"] in (True, False) for row in report["scores"][name][side]["rows"])
+    train_rows = [json.loads(line) for line in (out / "data" / "train.jsonl").read_text().splitlines()]
+    assert len(train_rows) == report["train_pairs"] + report["general_rows"]
+    assert sum(r["db_id"] == "climbing" for r in train_rows) == report["train_pairs"]
+    assert "EX before" in (out / "adapt_report.md").read_text()
+    assert sqlite_checksum(db) == before  # nothing written to the user's database
+
+
+def test_validation_shapes_are_unseen_in_training(adapted):
+    _, out, _, _ = adapted
+    read = lambda name: [json.loads(x) for x in (out / "data" / name).read_text().splitlines()]  # noqa: E731
+    train = {r["answer"] for r in read("train.jsonl")}
+    assert not train & {r["answer"] for r in read("validation.jsonl")}
+
+
+def test_adapter_works_with_ask(adapted):
+    result, out, _, _ = adapted
+    assert result.exit_code == 0
+    ask = CliRunner().invoke(app, ["ask", "How many climbers?", "--adapter", str(out), "--schema",
+                                   "CREATE TABLE climber (Name TEXT)", "--json"])  # fmt: skip
+    assert ask.exit_code == 0, ask.output
+    assert "sql" in json.loads(ask.stdout)
+
+
+@pytest.mark.skipif(not _has_init_adapter(), reason="the training engine in this branch has no init_adapter yet")
+def test_adapt_from_an_adapter(adapted, spider_dir, tmp_path):
+    _, first, _, _ = adapted
+    db = writable_copy(spider_dir, "climbing", tmp_path)
+    out = tmp_path / "second"
+    args = ["adapt", "--db", str(db), "--output", str(out), "--from", str(first), "--max-steps", "1",
+            "--no-quantize", "--eval-limit", "2", "--max-pairs", "20"]  # fmt: skip
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    report = json.loads((out / "adapt_report.json").read_text())
+    assert report["started_from"] == str(first)
+
+
+def test_from_without_engine_support_is_a_clear_error(tmp_path, spider_dir):
+    if _has_init_adapter():
+        pytest.skip("the training engine supports init_adapter")
+    db = writable_copy(spider_dir, "climbing", tmp_path)
+    result = CliRunner().invoke(app, ["adapt", "--db", str(db), "--output", str(tmp_path / "o"), "--from", "x"])
+    assert result.exit_code != 0 and "error:" in result.output and "init_adapter" in result.output
+
+
+def test_unreachable_and_empty_databases_fail_clearly(tmp_path):
+    runner = CliRunner()
+    unreachable = runner.invoke(app, ["adapt", "--db", "postgresql+psycopg://postgres@127.0.0.1:1/x", "--output",
+                                      str(tmp_path / "a")])  # fmt: skip
+    assert unreachable.exit_code != 0 and "error:" in unreachable.output
+    empty = tmp_path / "empty.sqlite"
+    conn = sqlite3.connect(empty)
+    conn.execute("CREATE TABLE t (a INTEGER)")
+    conn.close()
+    result = runner.invoke(app, ["adapt", "--db", str(empty), "--output", str(tmp_path / "b")])
+    assert result.exit_code != 0 and "error:" in result.output and "empty" in result.output
+    assert "Traceback" not in result.output + unreachable.output
+
+
+def test_bad_questions_file_fails_clearly(tmp_path, spider_dir):
+    db = writable_copy(spider_dir, "climbing", tmp_path)
+    bad = tmp_path / "q.jsonl"
+    bad.write_text('{"question": "no sql here"}\n')
+    args = ["adapt", "--db", str(db), "--output", str(tmp_path / "o"), "--questions", str(bad), "--max-steps", "1"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code != 0 and "error:" in result.output and "question" in result.output
+
+
+def test_split_keeps_family_and_table_groups_together():
+    pairs = [Pair(f"q{i}", f"s{i}", fam, table, 1) for i, (fam, table) in enumerate(
+        [("count", "a"), ("count", "b"), ("join", "a"), ("join", "a"), ("nested", "b"), ("project", "a")] * 3)]  # fmt: skip
+    train, valid = split_pairs(pairs, validation=0.3, seed=1)
+    assert train and valid and len(train) + len(valid) == len(pairs)
+    assert not {(p.family, p.table) for p in train} & {(p.family, p.table) for p in valid}
+    assert split_pairs(pairs, validation=0.3, seed=1) == (train, valid)
+    assert len(general_sample(pairs, 5, seed=0)) == 5 and general_sample(pairs, 0) == []
