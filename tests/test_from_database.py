@@ -112,6 +112,9 @@ def test_database_unchanged(spider_dir, tmp_path):
         ("firstName", None, "first name"),
         ("dept_name", None, "department name"),
         ("Num_of_Ticket", None, "number of tickets"),
+        ("end_min", None, "end minute"),
+        ("min_salary", None, "minimum salary"),
+        ("tot_cred", None, "total credits"),
     ],
 )
 def test_humanize(identifier, table, words):
@@ -128,6 +131,9 @@ def test_plurals_and_agreement():
     assert attribute("ordered_at").many == "order times" and attribute("Hours").be == "are"
     assert attribute("status").be == "is" and attribute("Hours").amount("average") == "average number of hours"
     assert noun("climber").count(1) == "1 climber" and noun("climber").count(3) == "3 climbers"
+    assert attribute("date_account_opened").many == "date account opened"  # no 'openeds'
+    assert noun("takes").many == "takes records" and noun("Trained_In").one == "trained in record"
+    assert attribute("other_account_details").each == "each value of other account details"
 
 
 def test_guessed_keys_and_readable_questions(tmp_path):

@@ -15,6 +15,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
 from sqlora.adapt.questions import load_questions
 from sqlora.adapt.scoring import score
 from sqlora.adapt.split import general_sample, split_pairs
@@ -84,6 +87,29 @@ def _train_config(options: AdaptOptions, train_file: Path, valid_file: Path | No
     return TrainConfig.from_dict(values)
 
 
+def _general_pool(options: AdaptOptions) -> list:
+    if not options.general_data or options.general_ratio <= 0:
+        return []
+    try:
+        return load_examples(options.general_data).examples
+    except Exception as err:  # a hub id offline, a missing file, a malformed file
+        raise AdaptError(f"cannot read --general-data {options.general_data}: {err}") from None
+
+
+def _generate(db: Database, options: AdaptOptions) -> list:
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=Console(stderr=True), disable=not options.progress, transient=True) as bar:
+        task = bar.add_task("generating pairs", total=None)
+        tick = lambda done, total: bar.update(task, completed=done, total=total)  # noqa: E731
+        try:
+            pairs = generate_pairs(db, max_pairs=options.max_pairs, seed=options.seed, on_progress=tick)
+        except SynthError as err:
+            raise AdaptError(str(err)) from None
+    if len(pairs) < 2:
+        raise AdaptError(f"only {len(pairs)} pair(s) could be generated from {db.name}; too little to train on")
+    return pairs
+
+
 def _generator(model: str | None, adapter: str | None):
     from sqlora.inference.generator import SQLGenerator
 
@@ -97,36 +123,28 @@ def run_adapt(options: AdaptOptions, say: Callable[[str], None] = print) -> dict
     out = Path(options.output)
     db = _open(options)
     try:
+        context = db.schema_context()
+        questions = load_questions(options.questions, context, db.name) if options.questions else []
+        data = out / "data"
+        train_file, valid_file = data / "train.jsonl", data / "validation.jsonl"
+        config = _train_config(options, train_file, valid_file)  # bad settings fail before any work
+        pool = _general_pool(options)
         say(f"reading {db.name}: {len(db.tables())} tables")
         t0 = time.perf_counter()
-        try:
-            pairs = generate_pairs(db, max_pairs=options.max_pairs, seed=options.seed)
-        except SynthError as err:
-            raise AdaptError(str(err)) from None
-        if len(pairs) < 2:
-            raise AdaptError(f"only {len(pairs)} pair(s) could be generated from {db.name}; too little to train on")
+        pairs = _generate(db, options)
         timings["generate_s"] = time.perf_counter() - t0
-        context = db.schema_context()
         db_path = db.url.database if db.backend in ("sqlite", "duckdb") else None
         train_pairs, valid_pairs = split_pairs(pairs, options.validation, options.seed)
         train_rows = [p.example(context, db.name, db_path) for p in train_pairs]
         valid_rows = [p.example(context, db.name, db_path) for p in valid_pairs]
-        questions = load_questions(options.questions, context, db.name) if options.questions else []
-        general = []
-        if options.general_data:
-            try:
-                loaded = load_examples(options.general_data).examples
-            except (DataError, OSError) as err:
-                raise AdaptError(f"cannot read --general-data: {err}") from None
-            general = general_sample(loaded, round(len(train_rows) * options.general_ratio), options.seed)
-        data = out / "data"
+        general = general_sample(pool, round(len(train_rows) * options.general_ratio), options.seed)
         write_jsonl(database_examples(db, pairs), data / "pairs.jsonl")
-        train_file, valid_file = data / "train.jsonl", data / "validation.jsonl"
         write_jsonl(train_rows + general, train_file)
         write_jsonl(valid_rows, valid_file)
+        if not valid_rows:
+            config.eval_data = None
         say(f"{len(pairs)} pairs ({len(train_rows)} train, {len(valid_rows)} validation) + {len(general)} general rows")
 
-        config = _train_config(options, train_file, valid_file if valid_rows else None)
         from sqlora.training import train
 
         t0 = time.perf_counter()

@@ -21,10 +21,12 @@ ABBREVIATIONS = {
     "info": "information", "cnt": "count", "fname": "first name", "lname": "last name", "dob": "date of birth",
     "dt": "date", "tel": "telephone", "msg": "message", "cust": "customer", "prod": "product", "cat": "category",
     "mgr": "manager", "org": "organization", "ref": "reference", "st": "street", "std": "standard",
-    "max": "maximum", "min": "minimum", "temp": "temperature", "lat": "latitude", "lon": "longitude",
+    "hr": "hour", "hrs": "hours", "mins": "minutes", "tot": "total", "cred": "credits",
+    "expires": "expiry", "temp": "temperature", "lat": "latitude", "lon": "longitude",
     "lng": "longitude", "sec": "seconds", "url": "URL", "gpa": "GPA", "ssn": "SSN", "zip": "ZIP",
     "gdp": "GDP", "usd": "USD", "api": "API", "iso": "ISO",
 }  # fmt: skip
+EDGE_ABBREVIATIONS = {"min": ("minimum", "minute"), "max": ("maximum", "max")}  # (first word, last word)
 # "<verb>ed_at" timestamps: the event's noun ("ordered_at" -> "order time")
 EVENT_NOUNS = {
     "created": "creation", "updated": "update", "modified": "modification", "deleted": "deletion",
@@ -41,6 +43,14 @@ MASS_NOUNS = {
     "inventory", "stock", "revenue", "weather", "traffic", "research", "evidence", "advice", "housing",
 }  # fmt: skip
 _SINGULAR_ENDINGS = ("ss", "us", "is", "ous", "ics")
+# Tables named after a relation ('takes', 'Trained_In', 'Has_Allergy') are counted as '<name> records'
+RELATION_WORDS = {
+    "in", "on", "at", "of", "with", "to", "by", "for", "from", "has", "have", "is", "are", "takes", "take",
+    "teaches", "teach", "undergoes", "undergo", "prescribes", "prescribe", "visits", "plays", "works", "lives",
+    "belongs", "owns", "attends", "manages", "participates", "enrolled", "affiliated", "trained", "likes",
+    "follows", "rates", "reviews", "writes", "wrote", "directed", "performs", "hosts", "buys", "sells", "uses",
+    "contains", "includes", "appears", "registered", "assigned", "located", "made", "played",
+}  # fmt: skip
 
 
 def split_words(identifier: str) -> list[str]:
@@ -91,7 +101,9 @@ def humanize(identifier: str, table: str | None = None) -> str:
     elif len(words) >= 2 and words[-1] in ("at", "on") and words[-2].endswith("ed"):
         words = [*words[:-1], "time" if words[-1] == "at" else "date"]
     out: list[str] = []
-    for word in words:
+    for i, word in enumerate(words):
+        if word in EDGE_ABBREVIATIONS and len(words) > 1:  # 'min_salary' -> minimum, 'end_min' -> minute
+            word = EDGE_ABBREVIATIONS[word][0 if i == 0 else 1] if i in (0, len(words) - 1) else word
         out.extend(ABBREVIATIONS.get(word, word).split())
     if len(out) >= 3 and out[0] == "number" and out[1] == "of":
         out = [*out[:2], plural(out[2]), *out[3:]]
@@ -125,6 +137,9 @@ def _head(words: list[str]) -> int:
 def noun(identifier: str, table: str | None = None) -> Noun:
     """Singular and plural of a table name ('customers' -> customer/customers) or a column name."""
     words = humanize(identifier, table).split()
+    if table is None and (words[-1] in RELATION_WORDS or words[0] in RELATION_WORDS):
+        name = " ".join(words)
+        return Noun(f"{name} record", f"{name} records")
     i = _head(words)
     head = words[i]
     if head.isdigit() or head.isupper() and head != "ID":
@@ -149,9 +164,20 @@ class Attribute:
     def many(self) -> str:
         words = self.words.split()
         i = _head(words)
-        if self.plural_words or words[i].lower() in MASS_NOUNS or words[i].isupper() and words[i] != "ID":
-            return self.words
+        head = words[i]
+        if self.plural_words or head.lower() in MASS_NOUNS or head.isupper() and head != "ID" or head.endswith("ed"):
+            return self.words  # 'date account opened' has no plural of its own
         return " ".join([*words[:i], plural(words[i]), *words[i + 1 :]])
+
+    @property
+    def a(self) -> str:
+        """'a start date', 'an end'; plural columns take no article."""
+        return self.words if self.plural_words else _ENGINE.a(self.words)
+
+    @property
+    def each(self) -> str:
+        """'each country'; a plural column reads 'each value of other details'."""
+        return f"each value of {self.words}" if self.plural_words else f"each {self.words}"
 
     @property
     def be(self) -> str:

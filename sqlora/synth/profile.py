@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 _KEY_NAME = re.compile(r"(^|_|[a-z])(id|ID|Id)$")
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2})?)?")
 _LABEL_NAME = re.compile(r"name|title", re.I)
+_CODE_NAME = re.compile(r"(^|_|\b)(ssn|zip|zipcode|postcode|postal|phone|fax|code|isbn|ean|upc)(_|$)", re.I)
 _MAX_TEXT = 60
 _INFLECT = inflect.engine()
 
@@ -115,7 +116,7 @@ def plain_value(value: object) -> object:
     return value
 
 
-def _kind(col: str, declared: str, values: list, is_key: bool) -> str:
+def _kind(col: str, declared: str, values: list, is_key: bool, distinct: int = 0) -> str:
     if is_key:
         return "key"
     present = [v for v in values if v is not None]
@@ -125,6 +126,8 @@ def _kind(col: str, declared: str, values: list, is_key: bool) -> str:
         return "date"
     plain = [plain_value(v) for v in present]
     if all(isinstance(v, int | float) for v in plain):
+        if _CODE_NAME.search(col) or distinct <= 2 or col.lower().endswith("ed"):
+            return "other"  # codes, flags ('registered' 0/1) are not numbers to sum or rank by
         return "number"
     if all(isinstance(v, str) for v in plain):
         if all(_ISO_DATE.match(v) for v in plain):
@@ -163,7 +166,7 @@ def _profile_column(
             .limit(top)
         )
         values = [row[0] for row in _run(db, b, frequent, top)]
-    profile = ColumnProfile(col, declared, _kind(col, declared, values, key), distinct, non_null)
+    profile = ColumnProfile(col, declared, _kind(col, declared, values, key, distinct), distinct, non_null)
     profile.top_values = [plain_value(v) for v in values]
     if profile.kind in ("number", "date") and non_null:
         middle = exp.select(c.copy()).from_(b.table(table)).where(not_null).order_by(b.ordered(c.copy()))

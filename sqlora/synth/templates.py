@@ -161,12 +161,12 @@ class TableTemplates:
         )
         yield self.make("distinct", q, exp.select(col()).distinct().from_(self.b.table(self.t.name)))
         q = self.pick(
-            "How many {many} are there for each {c}?",
-            "Count the number of {many} for each {c}.",
-            "Show each {c} and the number of {many} with it.",
-            "For each {c}, how many {many} are there?",
+            "How many {many} are there for {each}?",
+            "Count the number of {many} for {each}.",
+            "Show {each} and the number of {many} with it.",
+            "For {each}, how many {many} are there?",
             **f,
-            c=a.words,
+            each=a.each,
         )
         yield self.make("group_count", q, self.select(col(), exp.Count(this=exp.Star())).group_by(col()))
         q = self.pick(
@@ -174,7 +174,7 @@ class TableTemplates:
             "What is the most common {c} of {many}?",
             "Find the {c} shared by the largest number of {many}.",
             **f,
-            c=a.words,
+            c=f"value of {a.words}" if a.plural_words else a.words,
         )
         order = self.b.ordered(exp.Count(this=exp.Star()), desc=True)
         yield self.make("top_group", q, self.select(col()).group_by(col()).order_by(order).limit(1))
@@ -261,12 +261,12 @@ class TableTemplates:
             fn = self.rng.choice(["avg", "max", "min", "sum"])
             word = FUNCTIONS[fn][0]
             q = self.pick(
-                "What is the {amount} of {many} for each {c}?",
-                "For each {c}, show the {amount} of the {many}.",
-                "Show each {c} with the {amount} of its {many}.",
+                "What is the {amount} of {many} for {each}?",
+                "For {each}, show the {amount} of the {many}.",
+                "Show {each} with the {amount} of its {many}.",
                 **f,
                 amount=n.amount(word),
-                c=a.words,
+                each=a.each,
             )
             query = self.select(col(), _NODES[fn](this=self.c(num.name))).group_by(col())
             yield self.make("group_aggregate", q, query)
@@ -389,10 +389,11 @@ class TableTemplates:
         for op, word in ((exp.GT, "after"), (exp.LT, "before")):
             where = op(this=self.c(date.name), expression=exp.convert(when))
             q = self.pick(
-                "How many {many} have {d} {word} {when}?",
+                "How many {many} have {a_d} {word} {when}?",
                 "Count the {many} whose {d} {be} {word} {when}.",
                 **f,
                 d=d.words,
+                a_d=d.a,
                 be=d.be,
                 word=word,
                 when=when,
@@ -401,18 +402,19 @@ class TableTemplates:
             if not self.label:
                 continue
             q = self.pick(
-                "Which {many} have {d} {word} {when}? List their {labels}.",
+                "Which {many} have {a_d} {word} {when}? List their {labels}.",
                 "List the {labels} of {many} whose {d} {be} {word} {when}.",
                 "What are the {labels} of the {many} with {d} {word} {when}?",
                 **f,
                 d=d.words,
+                a_d=d.a,
                 be=d.be,
                 word=word,
                 when=when,
             )
             yield self.make("filter_date", q, self.select(self.c(self.t.label)).where(where))
         q = self.pick(
-            "What is the earliest {d} of all {many}?", "When was the first {d} among the {many}?", **f, d=d.words
+            "What is the earliest {d} of all {many}?", "Find the earliest {d} among the {many}.", **f, d=d.words
         )
         yield self.make("aggregate", q, self.select(exp.Min(this=self.c(date.name))))
         if not self.label:
@@ -445,6 +447,8 @@ def join_candidates(
         "ps": p_noun.many,
         "pl": p_label.words,
         "pls": p_label.many,
+        # 'mountain name', but a long label alone: 'product type description', not 'product category product ...'
+        "ppl": p_label.words if len(p_label.words.split()) > 1 else f"{p_noun.one} {p_label.words}",
     }
     same = child.name == parent.name
     if child.label and not same:
@@ -462,7 +466,7 @@ def join_candidates(
             v = format_value(value)
             where = exp.EQ(this=b.col(parent.label, "T2"), expression=_literal(value))
             q = pick(
-                "What are the {cls} of the {cs} whose {p} {pl} is {v}?",
+                "What are the {cls} of the {cs} whose {ppl} is {v}?",
                 "List the {cls} of {cs} linked to the {p} with {pl} {v}.",
                 "Show the {cl} of every {c} of the {p} whose {pl} is {v}.",
                 **f,
@@ -474,8 +478,8 @@ def join_candidates(
         for num in [c for c in child.by_kind("number") if c.distinct > 1][:1]:
             n = attribute(num.name, child.name)
             q = pick(
-                "What is the {amount} of {cs} for each {p}? Show the {p} {pl}.",
-                "For each {p} {pl}, what is the {amount} of its {cs}?",
+                "What is the {amount} of {cs} for each {p}? Show the {ppl}.",
+                "For each {ppl}, what is the {amount} of its {cs}?",
                 **f,
                 amount=n.amount("average"),
             )
@@ -484,8 +488,8 @@ def join_candidates(
     if same:
         return
     q = pick(
-        "How many {cs} does each {p} have? Show the {p} {pl}.",
-        "For each {p} {pl}, how many {cs} are there?",
+        "How many {cs} does each {p} have? Show the {ppl}.",
+        "For each {ppl}, how many {cs} are there?",
         "Show the {pl} of each {p} and the number of {cs} it has.",
         **f,
     )
