@@ -131,8 +131,9 @@ def test_plurals_and_agreement():
     assert attribute("ordered_at").many == "order times" and attribute("Hours").be == "are"
     assert attribute("status").be == "is" and attribute("Hours").amount("average") == "average number of hours"
     assert noun("climber").count(1) == "1 climber" and noun("climber").count(3) == "3 climbers"
-    assert attribute("date_account_opened").many == "date account opened"  # no 'openeds'
-    assert noun("takes").many == "takes records" and noun("Trained_In").one == "trained in record"
+    assert attribute("date_account_opened").many == "account opening dates"  # never "date account openeds"
+    assert noun("takes").many == "takes records" and noun("Trained_In").one == '"trained in" record'
+    assert attribute("other_account_details").having("VIP") == "whose other account details are VIP"
     assert attribute("other_account_details").each == "each value of other account details"
 
 

@@ -43,6 +43,7 @@ MASS_NOUNS = {
     "inventory", "stock", "revenue", "weather", "traffic", "research", "evidence", "advice", "housing",
 }  # fmt: skip
 _SINGULAR_ENDINGS = ("ss", "us", "is", "ous", "ics")
+PREPOSITIONS = {"in", "on", "at", "of", "with", "to", "by", "for", "from"}
 # Tables named after a relation ('takes', 'Trained_In', 'Has_Allergy') are counted as '<name> records'
 RELATION_WORDS = {
     "in", "on", "at", "of", "with", "to", "by", "for", "from", "has", "have", "is", "are", "takes", "take",
@@ -96,7 +97,9 @@ def _strip_table_prefix(words: list[str], table: str | None) -> list[str]:
 def humanize(identifier: str, table: str | None = None) -> str:
     """A column or table name as words; a column's own table prefix is dropped ('customer_name' -> 'name')."""
     words = _strip_table_prefix(split_words(identifier), table)
-    if len(words) >= 2 and words[-1] == "at" and words[-2] in EVENT_NOUNS:
+    if len(words) >= 3 and words[0] in ("date", "time") and words[-1] in EVENT_NOUNS:  # date_account_opened
+        words = [*words[1:-1], EVENT_NOUNS[words[-1]], words[0]]
+    elif len(words) >= 2 and words[-1] == "at" and words[-2] in EVENT_NOUNS:
         words = [*words[:-2], EVENT_NOUNS[words[-2]], "time"]
     elif len(words) >= 2 and words[-1] in ("at", "on") and words[-2].endswith("ed"):
         words = [*words[:-1], "time" if words[-1] == "at" else "date"]
@@ -139,6 +142,8 @@ def noun(identifier: str, table: str | None = None) -> Noun:
     words = humanize(identifier, table).split()
     if table is None and (words[-1] in RELATION_WORDS or words[0] in RELATION_WORDS):
         name = " ".join(words)
+        if words[-1] in PREPOSITIONS:  # '"trained in" records', never 'trained in records'
+            name = f'"{name}"'
         return Noun(f"{name} record", f"{name} records")
     i = _head(words)
     head = words[i]
@@ -173,6 +178,14 @@ class Attribute:
     def a(self) -> str:
         """'a start date', 'an end'; plural columns take no article."""
         return self.words if self.plural_words else _ENGINE.a(self.words)
+
+    def having(self, value: str) -> str:
+        """'with color Red'; a plural column reads 'whose other details are VIP'."""
+        return f"whose {self.words} are {value}" if self.plural_words else f"with {self.words} {value}"
+
+    def had(self, value: str) -> str:
+        """'color Red' (after 'have'); a plural column reads 'other details that are VIP'."""
+        return f"{self.words} that are {value}" if self.plural_words else f"{self.words} {value}"
 
     @property
     def each(self) -> str:

@@ -191,11 +191,12 @@ class TableTemplates:
             yield self.make("having", q, self.select(col()).group_by(col()).having(having))
         for value in usable_values(cat.top_values)[: self.values]:
             v = format_value(value)
+            f = {**self.fields(), "with_cv": a.having(v), "have_cv": a.had(v)}
             eq = lambda value=value: exp.EQ(this=col(), expression=_literal(value))  # noqa: E731
             q = self.pick(
-                "How many {many} have {c} {v}?",
+                "How many {many} have {have_cv}?",
                 "Count the {many} whose {c} {be} {v}.",
-                "What is the number of {many} with {c} {v}?",
+                "What is the number of {many} {with_cv}?",
                 **f,
                 c=a.words,
                 be=a.be,
@@ -205,9 +206,9 @@ class TableTemplates:
             if self.label:
                 q = self.pick(
                     "What are the {labels} of the {many} whose {c} {be} {v}?",
-                    "List the {labels} of {many} with {c} {v}.",
+                    "List the {labels} of {many} {with_cv}.",
                     "Show the {label} of each {one} whose {c} {be} {v}.",
-                    "Which {many} have {c} {v}? Give their {labels}.",
+                    "Which {many} have {have_cv}? Give their {labels}.",
                     **f,
                     c=a.words,
                     be=a.be,
@@ -218,7 +219,7 @@ class TableTemplates:
                     n, x = self.attr(num), nice_number(num.median)
                     q = self.pick(
                         "What are the {labels} of the {many} whose {c} {be} {v} and whose {n} {nbe} above {x}?",
-                        "List the {labels} of {many} with {c} {v} and {n} greater than {x}.",
+                        "List the {labels} of {many} {with_cv} and {n} greater than {x}.",
                         **f,
                         c=a.words,
                         be=a.be,
@@ -235,7 +236,7 @@ class TableTemplates:
                 word = FUNCTIONS[fn][0]
                 q = self.pick(
                     "What is the {amount} of the {many} whose {c} {be} {v}?",
-                    "Find the {amount} of {many} with {c} {v}.",
+                    "Find the {amount} of {many} {with_cv}.",
                     **f,
                     amount=n.amount(word),
                     c=a.words,
@@ -248,12 +249,14 @@ class TableTemplates:
             side = lambda v: self.select(self.c(self.t.label)).where(exp.EQ(this=col(), expression=_literal(v)))  # noqa: E731
             q = self.pick(
                 "Which {labels} belong to {many} whose {c} {be} {v1} or {v2}?",
-                "List the {labels} of {many} with {c} {v1} or with {c} {v2}.",
+                "List the {labels} of {many} {with_cv1} or {with_cv2}.",
                 **f,
                 c=a.words,
                 be=a.be,
                 v1=format_value(v1),
                 v2=format_value(v2),
+                with_cv1=a.having(format_value(v1)),
+                with_cv2=a.having(format_value(v2)),
             )
             yield self.make("set_operation", q, exp.union(side(v1), side(v2), distinct=True))
         for num in numbers[:2]:
