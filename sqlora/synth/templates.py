@@ -364,9 +364,10 @@ class TableTemplates:
                 q = self.pick(
                     "What are the {labels} of the {many} with {n} {more} {x}?",
                     "List the {labels} of {many} whose {n} {be} {more} {x}.",
-                    "Which {many} have {n} {more} {x}? Give their {labels}.",
+                    "Which {many} have {a_n} {more} {x}? Give their {labels}.",
                     **f,
                     n=n.words,
+                    a_n=n.a,
                     be=n.be,
                     more=more,
                     x=format_value(x),
