@@ -49,7 +49,7 @@ def adapted(tmp_path_factory, spider_dir, tiny_model_dir, sql_create_context_pat
     args = [
         "adapt", "--db", f"sqlite:///{db}", "--output", str(out), "--questions", str(questions),
         "--general-data", str(general), "--model", str(tiny_model_dir), "--max-steps", "2", "--no-quantize",
-        "--eval-limit", "4", "--max-pairs", "60",
+        "--eval-limit", "4", "--max-pairs", "60", "--max-new-tokens", "24",
     ]  # fmt: skip
     result = CliRunner().invoke(app, args)
     return result, out, db, before
@@ -96,7 +96,7 @@ def test_adapt_from_an_adapter(adapted, spider_dir, tmp_path):
     db = writable_copy(spider_dir, "climbing", tmp_path)
     out = tmp_path / "second"
     args = ["adapt", "--db", str(db), "--output", str(out), "--from", str(first), "--max-steps", "1",
-            "--no-quantize", "--eval-limit", "2", "--max-pairs", "20"]  # fmt: skip
+            "--no-quantize", "--eval-limit", "2", "--max-pairs", "20", "--max-new-tokens", "24"]  # fmt: skip
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     report = json.loads((out / "adapt_report.json").read_text())

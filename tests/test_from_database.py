@@ -228,3 +228,16 @@ def test_cli_from_db(spider_dir, tmp_path):
     assert len(rows) == 50 and set(rows[0]) == {"question", "context", "answer", "db_id"}
     loaded = load_examples(out)
     assert len(loaded.examples) == 50 and not loaded.errors
+
+
+def test_pairs_on_duckdb(spider_dir, tmp_path):
+    duckdb = pytest.importorskip("duckdb")
+    path = tmp_path / "climbing.duckdb"
+    conn = duckdb.connect(str(path))
+    load_into("duckdb", conn, sqlite_tables(spider_sqlite(spider_dir, "climbing")))
+    conn.close()
+    with Database(f"duckdb:///{path}") as db:
+        pairs = generate_pairs(db, seed=0)
+        assert len(pairs) >= 60 and {"join", "set_operation", "having"} <= {p.family for p in pairs}
+        for pair in pairs:
+            assert db.execute_readonly(pair.sql).rows

@@ -48,6 +48,7 @@ class AdaptOptions:
     general_data: str | None = None
     general_ratio: float = 0.5  # general rows per generated training pair
     eval_limit: int = 100  # validation pairs scored (generation is the slow part on CPU)
+    max_new_tokens: int = 160  # per generated answer when scoring
     train: dict = field(default_factory=dict)  # TrainConfig keys (max_steps, epochs, quantize, ...)
     evaluate: bool = True
     progress: bool = True
@@ -110,10 +111,11 @@ def _generate(db: Database, options: AdaptOptions) -> list:
     return pairs
 
 
-def _generator(model: str | None, adapter: str | None):
+def _generator(model: str | None, adapter: str | None, max_new_tokens: int):
     from sqlora.inference.generator import SQLGenerator
 
-    return SQLGenerator(model=model, adapter=adapter, prompt_style=None if adapter else "article")
+    style = None if adapter else "article"
+    return SQLGenerator(model=model, adapter=adapter, prompt_style=style, max_new_tokens=max_new_tokens)
 
 
 def run_adapt(options: AdaptOptions, say: Callable[[str], None] = print) -> dict:
@@ -157,7 +159,7 @@ def run_adapt(options: AdaptOptions, say: Callable[[str], None] = print) -> dict
             sets = {"validation": valid_rows[: options.eval_limit], "questions": questions}
             sets = {name: rows for name, rows in sets.items() if rows}
             for label, adapter in (("before", options.from_adapter), ("after", str(out))):
-                generator = _generator(config.model, adapter)
+                generator = _generator(config.model, adapter, options.max_new_tokens)
                 for name, rows in sets.items():
                     scores.setdefault(name, {})[label] = score(
                         db, rows, generator, f"{label}: {name}", progress=options.progress

@@ -31,6 +31,7 @@ def adapt_command(
     quantize: bool = typer.Option(True, "--quantize/--no-quantize", help="QLoRA (4-bit base) or plain LoRA."),
     resume: bool = typer.Option(False, "--resume", help="Resume training from the last checkpoint in --output."),
     eval_limit: int = typer.Option(100, "--eval-limit", help="Validation pairs scored before and after."),
+    max_new_tokens: int = typer.Option(160, "--max-new-tokens", help="Longest generated answer when scoring."),
     seed: int = typer.Option(0, "--seed", help="Seed for pairs, split and training."),
 ) -> None:
     """Generate pairs from --db, train an adapter on them (plus general rows), score before vs after."""
@@ -57,6 +58,7 @@ def adapt_command(
         general_data=general_data,
         general_ratio=general_ratio,
         eval_limit=eval_limit,
+        max_new_tokens=max_new_tokens,
         train=train,
     )
     try:
