@@ -15,7 +15,16 @@ from sqlora.synth import Pair
 
 pytest.register_assert_rewrite("db_fixtures")
 pytest_plugins = ["db_fixtures"]
-from db_fixtures import sqlite_checksum, writable_copy  # noqa: E402
+from db_fixtures import (  # noqa: E402
+    PG_URL,
+    _pg_connect,
+    load_into,
+    pg_checksum,
+    spider_sqlite,
+    sqlite_checksum,
+    sqlite_tables,
+    writable_copy,
+)
 
 QUESTIONS = [
     {"question": "How many climbers are there?", "sql": "SELECT count(*) FROM climber"},
@@ -134,6 +143,24 @@ def test_bad_questions_file_fails_clearly(tmp_path, spider_dir):
     assert result.exit_code != 0 and "error:" in result.output and "question" in result.output
 
 
+@pytest.mark.postgres
+def test_adapt_on_postgres_leaves_the_database_unchanged(spider_dir, pg_schema, tiny_model_dir, tmp_path):
+    conn = _pg_connect()
+    load_into("postgres", conn, sqlite_tables(spider_sqlite(spider_dir, "climbing")), schema=pg_schema)
+    conn.close()
+    before = pg_checksum(pg_schema)
+    out = tmp_path / "pg"
+    args = ["adapt", "--db", PG_URL, "--schema", pg_schema, "--output", str(out), "--model", str(tiny_model_dir),
+            "--max-steps", "1", "--no-quantize", "--eval-limit", "2", "--max-pairs", "30", "--max-new-tokens", "8"]  # fmt: skip
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    report = json.loads((out / "adapt_report.json").read_text())
+    assert report["backend"] == "postgresql" and report["pairs"] == 30
+    assert report["scores"]["validation"]["after"]["n"] == 2
+    assert "postgres@" not in (out / "adapt_report.json").read_text()  # no server URL in the report
+    assert pg_checksum(pg_schema) == before
+
+
 def test_split_keeps_family_and_table_groups_together():
     pairs = [Pair(f"q{i}", f"s{i}", fam, table, 1) for i, (fam, table) in enumerate(
         [("count", "a"), ("count", "b"), ("join", "a"), ("join", "a"), ("nested", "b"), ("project", "a")] * 3)]  # fmt: skip
@@ -142,3 +169,14 @@ def test_split_keeps_family_and_table_groups_together():
     assert not {(p.family, p.table) for p in train} & {(p.family, p.table) for p in valid}
     assert split_pairs(pairs, validation=0.3, seed=1) == (train, valid)
     assert len(general_sample(pairs, 5, seed=0)) == 5 and general_sample(pairs, 0) == []
+
+
+def test_questions_from_csv_and_jsonl(tmp_path):
+    from sqlora.adapt.questions import load_questions
+
+    csv_file = tmp_path / "q.csv"
+    csv_file.write_text('question,query\n"How many climbers?",SELECT count(*) FROM climber\n,SELECT 1\n')
+    rows = load_questions(csv_file, "CREATE TABLE climber (Name TEXT)", "climbing")
+    assert [(r.question, r.sql, r.db_id) for r in rows] == [
+        ("How many climbers?", "SELECT count(*) FROM climber", "climbing")
+    ]
