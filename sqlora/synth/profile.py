@@ -19,6 +19,7 @@ from sqlglot import exp
 from sqlglot.dialects.dialect import Dialect
 
 from sqlora.db import names
+from sqlora.synth.phrasing import humanize
 
 if TYPE_CHECKING:
     from sqlora.db.connect import Database
@@ -42,6 +43,7 @@ class ColumnProfile:
     non_null: int = 0
     top_values: list = field(default_factory=list)  # most frequent first
     median: object | None = None
+    quartiles: list = field(default_factory=list)  # lower quartile, median, upper quartile (numbers and dates)
 
 
 @dataclass
@@ -126,7 +128,7 @@ def _kind(col: str, declared: str, values: list, is_key: bool, distinct: int = 0
         return "date"
     plain = [plain_value(v) for v in present]
     if all(isinstance(v, int | float) for v in plain):
-        if _CODE_NAME.search(col) or distinct <= 2 or col.lower().endswith("ed"):
+        if _CODE_NAME.search(col) or distinct <= 2 or humanize(col).endswith("ed"):
             return "other"  # codes, flags ('registered' 0/1) are not numbers to sum or rank by
         return "number"
     if all(isinstance(v, str) for v in plain):
@@ -148,15 +150,16 @@ def _run(db: Database, b: Builder, query: exp.Expression, max_rows: int = 50) ->
 
 
 def _profile_column(
-    db: Database, b: Builder, table: str, col: str, declared: str, key: bool, top: int
+    db: Database, b: Builder, table: str, col: str, declared: str, key: bool | None, top: int
 ) -> ColumnProfile:
+    """``key``: True (an id), False (not a key) or None (a key if its values are integers)."""
     c = b.col(col)
     not_null = exp.Not(this=exp.Is(this=c.copy(), expression=exp.Null()))
     counts = _run(db, b, exp.select(exp.Count(this=exp.Distinct(expressions=[c.copy()])), exp.Count(this=c.copy()))
                   .from_(b.table(table)))  # fmt: skip
     distinct, non_null = (int(counts[0][0] or 0), int(counts[0][1] or 0)) if counts else (0, 0)
     values: list = []
-    if non_null and not key:
+    if non_null and key is not True:
         frequent = (
             exp.select(c.copy())
             .from_(b.table(table))
@@ -166,12 +169,17 @@ def _profile_column(
             .limit(top)
         )
         values = [row[0] for row in _run(db, b, frequent, top)]
+    if key is None:  # a key column holding names ('dept_name') is filtered on like any text
+        key = not values or all(isinstance(plain_value(v), int) for v in values if v is not None)
     profile = ColumnProfile(col, declared, _kind(col, declared, values, key, distinct), distinct, non_null)
     profile.top_values = [plain_value(v) for v in values]
     if profile.kind in ("number", "date") and non_null:
         middle = exp.select(c.copy()).from_(b.table(table)).where(not_null).order_by(b.ordered(c.copy()))
-        rows = _run(db, b, middle.limit(1).offset(non_null // 2), 1)
-        profile.median = plain_value(rows[0][0]) if rows else None
+        for offset in (non_null // 4, non_null // 2, 3 * non_null // 4):
+            rows = _run(db, b, middle.copy().limit(1).offset(offset), 1)
+            if rows and rows[0][0] is not None and plain_value(rows[0][0]) not in profile.quartiles:
+                profile.quartiles.append(plain_value(rows[0][0]))
+        profile.median = profile.quartiles[len(profile.quartiles) // 2] if profile.quartiles else None
     return profile
 
 
@@ -186,7 +194,7 @@ def _label(columns: list[ColumnProfile], rows: int) -> str | None:
     return None
 
 
-def profile_table(db: Database, b: Builder, name: str, keys: set[str], top: int = 6) -> TableProfile:
+def profile_table(db: Database, b: Builder, name: str, keys: set[str], top: int = 10) -> TableProfile:
     """Counts, kinds and frequent values of every column of ``name`` (``keys``: its key columns)."""
     table = db.table(name)
     count = _run(db, b, exp.select(exp.Count(this=exp.Star())).from_(b.table(name)))
@@ -195,10 +203,13 @@ def profile_table(db: Database, b: Builder, name: str, keys: set[str], top: int 
         pk = db.primary_key(name)
     except Exception:
         pk = []
-    columns = [
-        _profile_column(db, b, name, col, declared, col in keys or col in pk or is_key_name(col), top)
-        for col, declared in table.columns
-    ]
+
+    def key(col: str) -> bool | None:
+        if is_key_name(col):
+            return True
+        return None if col in keys or (col in pk and len(pk) == 1) else False
+
+    columns = [_profile_column(db, b, name, col, declared, key(col), top) for col, declared in table.columns]
     return TableProfile(name, rows, columns, pk, _label(columns, rows))
 
 
@@ -231,7 +242,7 @@ def guess_links(tables: list[TableProfile]) -> list[Link]:
     return out
 
 
-def profile_database(db: Database, top: int = 6) -> tuple[list[TableProfile], list[Link]]:
+def profile_database(db: Database, top: int = 10) -> tuple[list[TableProfile], list[Link]]:
     """Profiles of every table and the links between them (declared foreign keys first)."""
     b = Builder(db)
     fks = db.foreign_keys()

@@ -3,7 +3,7 @@
 Families: ``count``, ``project``, ``distinct``, ``filter_text``, ``filter_number``, ``filter_date``,
 ``count_filter``, ``aggregate``, ``aggregate_filter``, ``group_count``, ``group_aggregate``, ``having``,
 ``top_group``, ``order_limit``, ``join``, ``join_filter``, ``join_group``, ``nested``, ``set_operation``.
-Values in filters are real values read from the database; thresholds are medians rounded so that the
+Values in filters are real values read from the database; thresholds are quartiles rounded so that the
 question and the SQL say the same number. Questions are picked among phrasings with a seeded ``random.Random``.
 """
 
@@ -74,7 +74,7 @@ def _literal(value: object) -> exp.Expression:
 class TableTemplates:
     """Every single-table candidate of one table."""
 
-    def __init__(self, b: Builder, t: TableProfile, rng: random.Random, values: int = 6):
+    def __init__(self, b: Builder, t: TableProfile, rng: random.Random, values: int = 10):
         self.b, self.t, self.rng, self.values = b, t, rng, values
         self.thing = noun(t.name)
         self.label = attribute(t.label, t.name) if t.label else None
@@ -104,6 +104,7 @@ class TableTemplates:
         categorical = t.categorical[:5]
         yield from self.counts()
         yield from self.projections(numbers + categorical + dates)
+        yield from self.lookups(numbers + categorical + dates)
         for cat in categorical:
             yield from self.categorical(cat, numbers)
         for num in numbers:
@@ -148,6 +149,25 @@ class TableTemplates:
                 os=o.many,
             )
             yield self.make("project", q, self.select(self.c(self.t.label), self.c(other.name)))
+
+    def lookups(self, others: list[ColumnProfile]) -> Iterator[Candidate]:
+        """'What is the height of the mountain whose name is Kibo?' for real names."""
+        if not self.label:
+            return
+        label = self.t.column(self.t.label)
+        for value in usable_values(label.top_values)[: self.values]:
+            for other in others[:4]:
+                o = self.attr(other)
+                q = self.pick(
+                    "What is the {o} of the {one} whose {label} is {v}?",
+                    "Show the {o} of the {one} with {label} {v}.",
+                    "For the {one} whose {label} is {v}, what is the {o}?",
+                    **self.fields(),
+                    o=o.words,
+                    v=format_value(value),
+                )
+                where = exp.EQ(this=self.c(self.t.label), expression=_literal(value))
+                yield self.make("filter_text", q, self.select(self.c(other.name)).where(where))
 
     def categorical(self, cat: ColumnProfile, numbers: list[ColumnProfile]) -> Iterator[Candidate]:
         a, f = self.attr(cat), self.fields()
@@ -230,7 +250,7 @@ class TableTemplates:
                     )
                     both = exp.and_(eq(), exp.GT(this=self.c(num.name), expression=exp.convert(x)))
                     yield self.make("filter_text", q, self.select(self.c(self.t.label)).where(both))
-            for num in numbers[:1]:
+            for num in numbers[:2]:
                 n = self.attr(num)
                 fn = self.rng.choice(["avg", "max", "min"])
                 word = FUNCTIONS[fn][0]
@@ -358,9 +378,20 @@ class TableTemplates:
             n=n.words,
         )
         yield self.make("order_limit", q, self.select(self.c(self.t.label)).order_by(self.b.ordered(col(), desc=desc)))
-        if num.median is not None:
-            x = nice_number(num.median)
+        for x in sorted({nice_number(v) for v in num.quartiles}):
             for op, more in ((exp.GT, "greater than"), (exp.LT, "less than")):
+                where = op(this=col(), expression=exp.convert(x))
+                q = self.pick(
+                    "How many {many} have {a_n} {more} {x}?",
+                    "Count the {many} whose {n} {be} {more} {x}.",
+                    **f,
+                    n=n.words,
+                    a_n=n.a,
+                    be=n.be,
+                    more=more,
+                    x=format_value(x),
+                )
+                yield self.make("filter_number", q, self.select(exp.Count(this=exp.Star())).where(where.copy()))
                 q = self.pick(
                     "What are the {labels} of the {many} with {n} {more} {x}?",
                     "List the {labels} of {many} whose {n} {be} {more} {x}.",
@@ -372,7 +403,6 @@ class TableTemplates:
                     more=more,
                     x=format_value(x),
                 )
-                where = op(this=col(), expression=exp.convert(x))
                 yield self.make("filter_number", q, self.select(self.c(self.t.label)).where(where))
         q = self.pick(
             "Which {many} have {n} above the average? List their {labels}.",
