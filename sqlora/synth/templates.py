@@ -62,6 +62,11 @@ def _not_null(col: exp.Column) -> exp.Expression:
     return exp.Not(this=exp.Is(this=col, expression=exp.Null()))
 
 
+def tidy(question: str) -> str:
+    """One final stop: a value ending in '.' ('Pol. Sci.') does not get a second one."""
+    return question[:-1] if question.endswith("..") else question
+
+
 def usable_values(values: list) -> list:
     """Values a question can quote as they are: no surrounding spaces, no line breaks, not empty."""
     return [v for v in values if not isinstance(v, str) or (v.strip() == v and v and "\n" not in v)]
@@ -83,7 +88,7 @@ class TableTemplates:
         return attribute(col if isinstance(col, str) else col.name, self.t.name)
 
     def pick(self, *phrasings: str, **fields: str) -> str:
-        return self.rng.choice(phrasings).format(**fields)
+        return tidy(self.rng.choice(phrasings).format(**fields))
 
     def select(self, *cols: exp.Expression) -> exp.Select:
         return exp.select(*cols).from_(self.b.table(self.t.name))
@@ -473,7 +478,7 @@ def join_candidates(
     p_label = attribute(parent.label, parent.name)
     on = exp.EQ(this=b.col(link.column, "T1"), expression=b.col(link.ref, "T2"))
     joined = lambda q: q.from_(b.table(child.name, "T1")).join(b.table(parent.name, "T2"), on=on.copy())  # noqa: E731
-    pick = lambda *options, **kw: rng.choice(options).format(**kw)  # noqa: E731
+    pick = lambda *options, **kw: tidy(rng.choice(options).format(**kw))  # noqa: E731
     f = {
         "c": c_noun.one,
         "cs": c_noun.many,
