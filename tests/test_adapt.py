@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 from sqlora.adapt.split import general_sample, split_pairs
 from sqlora.cli.main import app
+from sqlora.db import Database
 from sqlora.synth import Pair
 
 pytest.register_assert_rewrite("db_fixtures")
@@ -176,7 +177,13 @@ def test_questions_from_csv_and_jsonl(tmp_path):
 
     csv_file = tmp_path / "q.csv"
     csv_file.write_text('question,query\n"How many climbers?",SELECT count(*) FROM climber\n,SELECT 1\n')
-    rows = load_questions(csv_file, "CREATE TABLE climber (Name TEXT)", "climbing")
+    db_file = tmp_path / "climbing.sqlite"
+    conn = sqlite3.connect(db_file)
+    conn.executescript("CREATE TABLE climber (Name TEXT); CREATE TABLE mountain (Name TEXT, Height REAL);")
+    conn.close()
+    with Database(db_file) as db:
+        rows = load_questions(csv_file, db)
     assert [(r.question, r.sql, r.db_id) for r in rows] == [
         ("How many climbers?", "SELECT count(*) FROM climber", "climbing")
     ]
+    assert "CREATE TABLE climber" in rows[0].context

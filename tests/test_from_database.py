@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 from collections import Counter
 
 import pytest
+import sqlglot
 
 from sqlora.data.from_database import examples_from_database
 from sqlora.db import Database
@@ -59,7 +61,6 @@ def test_pairs_are_deduplicated(invoices):
     path, pairs = invoices
     assert len({p.sql for p in pairs}) == len(pairs) and len({p.question for p in pairs}) == len(pairs)
     conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    import sqlglot
 
     keys = {(shape(sqlglot.parse_one(p.sql)), result_digest(conn.execute(p.sql).fetchall())) for p in pairs}
     conn.close()
@@ -97,7 +98,13 @@ def test_database_unchanged(spider_dir, tmp_path):
     with Database(path) as db:
         examples = examples_from_database(db, max_pairs=300)
     assert len(examples) >= 100 and sqlite_checksum(path) == before
-    assert examples[0].context == Database(path).schema_context() and examples[0].db_id == "college_2"
+    full = set(re.findall(r"CREATE TABLE (\w+)", Database(path).schema_context()))
+    for ex in examples:  # the tables the question is about, plus every table the SQL uses; never the whole schema
+        tables = re.findall(r"CREATE TABLE (\w+)", ex.context)
+        assert tables and set(tables) < full
+        used = {t.name for t in sqlglot.parse_one(ex.sql).find_all(sqlglot.exp.Table)}
+        assert used <= set(tables), ex
+        assert ex.db_id == "college_2" and ex.db_path == str(path)
 
 
 @pytest.mark.parametrize(

@@ -125,8 +125,7 @@ def run_adapt(options: AdaptOptions, say: Callable[[str], None] = print) -> dict
     out = Path(options.output)
     db = _open(options)
     try:
-        context = db.schema_context()
-        questions = load_questions(options.questions, context, db.name) if options.questions else []
+        questions = load_questions(options.questions, db) if options.questions else []
         data = out / "data"
         train_file, valid_file = data / "train.jsonl", data / "validation.jsonl"
         config = _train_config(options, train_file, valid_file)  # bad settings fail before any work
@@ -135,12 +134,10 @@ def run_adapt(options: AdaptOptions, say: Callable[[str], None] = print) -> dict
         t0 = time.perf_counter()
         pairs = _generate(db, options)
         timings["generate_s"] = time.perf_counter() - t0
-        db_path = db.url.database if db.backend in ("sqlite", "duckdb") else None
         train_pairs, valid_pairs = split_pairs(pairs, options.validation, options.seed)
-        train_rows = [p.example(context, db.name, db_path) for p in train_pairs]
-        valid_rows = [p.example(context, db.name, db_path) for p in valid_pairs]
+        train_rows, valid_rows = database_examples(db, train_pairs), database_examples(db, valid_pairs)
         general = general_sample(pool, round(len(train_rows) * options.general_ratio), options.seed)
-        write_jsonl(database_examples(db, pairs), data / "pairs.jsonl")
+        write_jsonl(train_rows + valid_rows, data / "pairs.jsonl")
         write_jsonl(train_rows + general, train_file)
         write_jsonl(valid_rows, valid_file)
         if not valid_rows:

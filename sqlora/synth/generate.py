@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import sqlglot
 from sqlglot import exp
 
 from sqlora.data.record import Example
@@ -124,11 +125,27 @@ def generate_pairs(
     return kept
 
 
+def pair_context(db: Database, question: str, sql: str) -> str:
+    """CREATE TABLE text of the tables ``question`` is about (as ``Database.schema_context(question=...)`` writes
+    it for prompts) plus any table ``sql`` uses that the linking missed, in the database's order.
+
+    Where the linking finds no table (it then keeps the whole schema), only the tables ``sql`` uses are kept, so
+    contexts stay short enough to train on.
+    """
+    from sqlora.db.context import question_tables
+    from sqlora.sql.schema import render_create_tables
+
+    tables = db.tables()
+    used = {t.name.lower() for t in sqlglot.parse_one(sql, read=db.dialect).find_all(exp.Table)}
+    linked = {t.name.lower() for t in question_tables(db, question)}
+    keep = used if len(linked) == len(tables) else linked | used
+    return render_create_tables([t for t in tables if t.name.lower() in keep])
+
+
 def database_examples(db: Database, pairs: list[Pair]) -> list[Example]:
-    """The pairs as sqlora examples: context = the database's CREATE TABLE text, db_path for files only."""
-    context = db.schema_context()
+    """The pairs as sqlora examples (context: :func:`pair_context`; ``db_path`` for database files only)."""
     db_path = db.url.database if db.backend in ("sqlite", "duckdb") else None  # never a server URL
-    return [p.example(context, db.name, db_path) for p in pairs]
+    return [p.example(pair_context(db, p.question, p.sql), db.name, db_path) for p in pairs]
 
 
 def write_jsonl(examples: Iterable[Example], path: str | Path) -> int:
