@@ -147,7 +147,10 @@ def run_adapt(options: AdaptOptions, say: Callable[[str], None] = print) -> dict
         from sqlora.training import train
 
         t0 = time.perf_counter()
-        summary = train(config)
+        try:
+            summary = train(config)
+        except ValueError as err:  # e.g. no pair fits max_length
+            raise AdaptError(f"training failed: {err}") from None
         timings["train_s"] = time.perf_counter() - t0
 
         scores: dict[str, dict] = {}
