@@ -187,3 +187,19 @@ def test_questions_from_csv_and_jsonl(tmp_path):
         ("How many climbers?", "SELECT count(*) FROM climber", "climbing")
     ]
     assert "CREATE TABLE climber" in rows[0].context
+
+
+@pytest.mark.real_model
+def test_scoring_with_the_embedded_model(spider_dir):
+    """The real embedded model answers generated questions; each answer is scored by execution on the database."""
+    from sqlora.adapt.scoring import score
+    from sqlora.inference.generator import SQLGenerator
+    from sqlora.synth import database_examples, generate_pairs
+
+    with Database(spider_sqlite(spider_dir, "climbing")) as db:
+        pairs = [p for p in generate_pairs(db, seed=0) if p.family == "count"][:2]
+        examples = database_examples(db, pairs)
+        report = score(db, examples, SQLGenerator(max_new_tokens=48), progress=False)
+    assert report["n"] == report["n_scored"] == 2
+    assert all(row["correct"] in (True, False) and row["pred"] for row in report["rows"])
+    assert report["ex"] == sum(row["correct"] for row in report["rows"]) / 2
