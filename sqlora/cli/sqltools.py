@@ -152,18 +152,21 @@ def from_db_command(
     db: str = typer.Option(..., "--db", help=DB_HELP),
     output: Path = typer.Option(..., "--output", "-o", help="JSONL file to write."),  # noqa: B008
     schema: str | None = typer.Option(None, "--schema", help="Schema / namespace (PostgreSQL, DuckDB)."),
-    limit_per_table: int = typer.Option(8, "--limit-per-table", help="Most pairs per table (and per foreign key)."),
+    max_pairs: int = typer.Option(3000, "--max-pairs", help="Most pairs to keep (families drawn round-robin)."),
+    seed: int = typer.Option(0, "--seed", help="Seed for phrasings and the order pairs are drawn in."),
 ) -> None:
     """Generate verified question/SQL pairs from your own database (bootstrap fine-tuning data)."""
-    from sqlora.data.from_database import examples_from_database
+    from sqlora.db import DatabaseError
+    from sqlora.synth import SynthError, database_examples, generate_pairs, write_jsonl
 
     database = _open(db, schema, need_tables=True)
     with database:
-        examples = examples_from_database(database, limit_per_table=limit_per_table)
+        try:
+            examples = database_examples(database, generate_pairs(database, max_pairs=max_pairs, seed=seed))
+        except (DatabaseError, SynthError) as err:
+            fail(str(err))
+        tables = len(database.tables())
     if not examples:
         fail("no pairs could be generated (empty database?)")
-    output.parent.mkdir(parents=True, exist_ok=True)
-    with output.open("w", encoding="utf-8") as handle:
-        for example in examples:
-            handle.write(json.dumps(example.to_dict(), ensure_ascii=False) + "\n")
-    console.print(f"wrote {len(examples)} pairs from {len(database.tables())} tables to {output}")
+    write_jsonl(examples, output)
+    console.print(f"wrote {len(examples)} pairs from {tables} tables to {output}")

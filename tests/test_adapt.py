@@ -1,0 +1,195 @@
+"""``sqlora adapt``: pairs from one database, a short training run on the tiny model, scores before and after."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+
+import pytest
+from typer.testing import CliRunner
+
+from sqlora.adapt.split import general_sample, split_pairs
+from sqlora.cli.main import app
+from sqlora.db import Database
+from sqlora.synth import Pair
+
+pytest.register_assert_rewrite("db_fixtures")
+pytest_plugins = ["db_fixtures"]
+from db_fixtures import (  # noqa: E402
+    PG_URL,
+    _pg_connect,
+    load_into,
+    pg_checksum,
+    spider_sqlite,
+    sqlite_checksum,
+    sqlite_tables,
+    writable_copy,
+)
+
+QUESTIONS = [
+    {"question": "How many climbers are there?", "sql": "SELECT count(*) FROM climber"},
+    {
+        "question": "List the names of climbers in descending order of points.",
+        "query": "SELECT Name FROM climber ORDER BY Points DESC",
+    },
+    {
+        "question": "What are the names of mountains in Uganda?",
+        "sql": "SELECT Name FROM mountain WHERE Country = 'Uganda'",
+    },
+]
+
+
+@pytest.fixture(scope="module")
+def adapted(tmp_path_factory, spider_dir, tiny_model_dir, sql_create_context_path):
+    tmp = tmp_path_factory.mktemp("adapt")
+    db = writable_copy(spider_dir, "climbing", tmp)
+    before = sqlite_checksum(db)
+    questions = tmp / "questions.jsonl"
+    questions.write_text("".join(json.dumps(q) + "\n" for q in QUESTIONS))
+    general = tmp / "general.jsonl"
+    general.write_text("".join(sql_create_context_path.read_text().splitlines(keepends=True)[:40]))
+    out = tmp / "out"
+    args = [
+        "adapt", "--db", f"sqlite:///{db}", "--output", str(out), "--questions", str(questions),
+        "--general-data", str(general), "--model", str(tiny_model_dir), "--max-steps", "2", "--no-quantize",
+        "--eval-limit", "4", "--max-pairs", "60", "--max-new-tokens", "24",
+    ]  # fmt: skip
+    result = CliRunner().invoke(app, args)
+    return result, out, db, before
+
+
+def test_adapt_writes_adapter_data_and_report(adapted):
+    result, out, db, before = adapted
+    assert result.exit_code == 0, result.output
+    assert (out / "adapter_model.safetensors").exists() and (out / "sqlora.json").exists()
+    report = json.loads((out / "adapt_report.json").read_text())
+    assert report["database"] == "climbing" and report["pairs"] == 60
+    assert report["train_pairs"] + report["validation_pairs"] == 60 and report["validation_pairs"] > 0
+    assert report["general_rows"] == round(report["train_pairs"] * 0.5)
+    for name, n in (("validation", 4), ("questions", 3)):
+        for side in ("before", "after"):
+            assert report["scores"][name][side]["n"] == n
+            assert all(row["correct"] in (True, False) for row in report["scores"][name][side]["rows"])
+    train_rows = [json.loads(line) for line in (out / "data" / "train.jsonl").read_text().splitlines()]
+    assert len(train_rows) == report["train_pairs"] + report["general_rows"]
+    assert sum(r["db_id"] == "climbing" for r in train_rows) == report["train_pairs"]
+    assert "EX before" in (out / "adapt_report.md").read_text()
+    assert sqlite_checksum(db) == before  # nothing written to the user's database
+
+
+def test_validation_shapes_are_unseen_in_training(adapted):
+    _, out, _, _ = adapted
+    read = lambda name: [json.loads(x) for x in (out / "data" / name).read_text().splitlines()]  # noqa: E731
+    train = {r["answer"] for r in read("train.jsonl")}
+    assert not train & {r["answer"] for r in read("validation.jsonl")}
+
+
+def test_adapter_works_with_ask(adapted):
+    result, out, _, _ = adapted
+    assert result.exit_code == 0
+    ask = CliRunner().invoke(app, ["ask", "How many climbers?", "--adapter", str(out), "--schema",
+                                   "CREATE TABLE climber (Name TEXT)", "--json"])  # fmt: skip
+    assert ask.exit_code == 0, ask.output
+    assert "sql" in json.loads(ask.stdout)
+
+
+def test_adapt_from_an_adapter(adapted, spider_dir, tmp_path):
+    _, first, _, _ = adapted
+    db = writable_copy(spider_dir, "climbing", tmp_path)
+    out = tmp_path / "second"
+    args = ["adapt", "--db", str(db), "--output", str(out), "--from", str(first), "--max-steps", "1",
+            "--no-quantize", "--eval-limit", "2", "--max-pairs", "20", "--max-new-tokens", "24"]  # fmt: skip
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    report = json.loads((out / "adapt_report.json").read_text())
+    assert report["started_from"] == str(first)
+
+
+def test_from_a_missing_adapter_is_a_clear_error(tmp_path, spider_dir):
+    db = writable_copy(spider_dir, "climbing", tmp_path)
+    result = CliRunner().invoke(app, ["adapt", "--db", str(db), "--output", str(tmp_path / "o"), "--from", "x"])
+    assert result.exit_code == 2 and "error:" in result.output and "adapter" in result.output
+
+
+def test_unreachable_and_empty_databases_fail_clearly(tmp_path):
+    runner = CliRunner()
+    unreachable = runner.invoke(app, ["adapt", "--db", "postgresql+psycopg://postgres@127.0.0.1:1/x", "--output",
+                                      str(tmp_path / "a")])  # fmt: skip
+    assert unreachable.exit_code != 0 and "error:" in unreachable.output
+    empty = tmp_path / "empty.sqlite"
+    conn = sqlite3.connect(empty)
+    conn.execute("CREATE TABLE t (a INTEGER)")
+    conn.close()
+    result = runner.invoke(app, ["adapt", "--db", str(empty), "--output", str(tmp_path / "b")])
+    assert result.exit_code != 0 and "error:" in result.output and "empty" in result.output
+    assert "Traceback" not in result.output + unreachable.output
+
+
+def test_bad_questions_file_fails_clearly(tmp_path, spider_dir):
+    db = writable_copy(spider_dir, "climbing", tmp_path)
+    bad = tmp_path / "q.jsonl"
+    bad.write_text('{"question": "no sql here"}\n')
+    args = ["adapt", "--db", str(db), "--output", str(tmp_path / "o"), "--questions", str(bad), "--max-steps", "1"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code != 0 and "error:" in result.output and "question" in result.output
+
+
+@pytest.mark.postgres
+def test_adapt_on_postgres_leaves_the_database_unchanged(spider_dir, pg_schema, tiny_model_dir, tmp_path):
+    conn = _pg_connect()
+    load_into("postgres", conn, sqlite_tables(spider_sqlite(spider_dir, "climbing")), schema=pg_schema)
+    conn.close()
+    before = pg_checksum(pg_schema)
+    out = tmp_path / "pg"
+    args = ["adapt", "--db", PG_URL, "--schema", pg_schema, "--output", str(out), "--model", str(tiny_model_dir),
+            "--max-steps", "1", "--no-quantize", "--eval-limit", "2", "--max-pairs", "30", "--max-new-tokens", "8"]  # fmt: skip
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    report = json.loads((out / "adapt_report.json").read_text())
+    assert report["backend"] == "postgresql" and report["pairs"] == 30
+    assert report["scores"]["validation"]["after"]["n"] == 2
+    assert "postgres@" not in (out / "adapt_report.json").read_text()  # no server URL in the report
+    assert pg_checksum(pg_schema) == before
+
+
+def test_split_keeps_family_and_table_groups_together():
+    pairs = [Pair(f"q{i}", f"s{i}", fam, table, 1) for i, (fam, table) in enumerate(
+        [("count", "a"), ("count", "b"), ("join", "a"), ("join", "a"), ("nested", "b"), ("project", "a")] * 3)]  # fmt: skip
+    train, valid = split_pairs(pairs, validation=0.3, seed=1)
+    assert train and valid and len(train) + len(valid) == len(pairs)
+    assert not {(p.family, p.table) for p in train} & {(p.family, p.table) for p in valid}
+    assert split_pairs(pairs, validation=0.3, seed=1) == (train, valid)
+    assert len(general_sample(pairs, 5, seed=0)) == 5 and general_sample(pairs, 0) == []
+
+
+def test_questions_from_csv_and_jsonl(tmp_path):
+    from sqlora.adapt.questions import load_questions
+
+    csv_file = tmp_path / "q.csv"
+    csv_file.write_text('question,query\n"How many climbers?",SELECT count(*) FROM climber\n,SELECT 1\n')
+    db_file = tmp_path / "climbing.sqlite"
+    conn = sqlite3.connect(db_file)
+    conn.executescript("CREATE TABLE climber (Name TEXT); CREATE TABLE mountain (Name TEXT, Height REAL);")
+    conn.close()
+    with Database(db_file) as db:
+        rows = load_questions(csv_file, db)
+    assert [(r.question, r.sql, r.db_id) for r in rows] == [
+        ("How many climbers?", "SELECT count(*) FROM climber", "climbing")
+    ]
+    assert "CREATE TABLE climber" in rows[0].context
+
+
+@pytest.mark.real_model
+def test_scoring_with_the_embedded_model(spider_dir):
+    """The real embedded model answers generated questions; each answer is scored by execution on the database."""
+    from sqlora.adapt.scoring import score
+    from sqlora.inference.generator import SQLGenerator
+    from sqlora.synth import database_examples, generate_pairs
+
+    with Database(spider_sqlite(spider_dir, "climbing")) as db:
+        pairs = [p for p in generate_pairs(db, seed=0) if p.family == "count"][:2]
+        examples = database_examples(db, pairs)
+        report = score(db, examples, SQLGenerator(max_new_tokens=48), progress=False)
+    assert report["n"] == report["n_scored"] == 2
+    assert all(row["correct"] in (True, False) and row["pred"] for row in report["rows"])
+    assert report["ex"] == sum(row["correct"] for row in report["rows"]) / 2
