@@ -113,5 +113,5 @@ def test_demo_without_the_data_folder_scores_on_test_suites(tmp_path, tiny_model
     report = json.loads((out / "report" / "report.json").read_text())
     for label in ("base", "tuned"):
         assert report[label]["n"] == 4 and report[label]["methods"] == {"testsuite": 4}
-    trained = {json.loads(line)["context"] for line in (out / "train.jsonl").read_text().splitlines()}
-    assert not {row["context"] for row in report["base"]["examples"]} & trained
+    trained = {json.loads(line)["question"] for line in (out / "train.jsonl").read_text().splitlines()}
+    assert not {row["question"] for row in report["base"]["examples"]} & trained

@@ -70,7 +70,7 @@ def hold_out(examples: list[Example], source: str, output: Path) -> HeldOut:
 
     if any(e.db_id in HOLDOUT_DBS for e in examples):
         rows = [e for e in examples if e.db_id in HOLDOUT_DBS]
-        return HeldOut(rows, source, HOLDOUT_DBS, f"the {len(HOLDOUT_DBS)} held-out databases")
+        return HeldOut(rows, source, HOLDOUT_DBS, f"{len(HOLDOUT_DBS)} databases ({len(rows)} rows)")
     splits = split_by_group(examples, validation=0.0, test=HOLDOUT_FRACTION, seed=0)
     output.mkdir(parents=True, exist_ok=True)
     train_file = output / "train.jsonl"
@@ -79,8 +79,8 @@ def hold_out(examples: list[Example], source: str, output: Path) -> HeldOut:
             row = {"question": e.question, "context": e.context, "answer": e.sql, "db_id": e.db_id}
             handle.write(json.dumps(row) + "\n")
     how = (
-        f"{HOLDOUT_FRACTION:.0%} of the schemas ({len(splits.test)} rows): the rows name no held-out db_id, so they"
-        " are split by database, or by CREATE TABLE text where a row has no db_id (as sqlora.data.splits does)"
+        f"{HOLDOUT_FRACTION:.0%} of the schemas ({len(splits.test)} rows; no row names a held-out database, so"
+        " split by db_id or, without one, by CREATE TABLE text, as sqlora.data.splits does)"
     )
     return HeldOut(splits.test, str(train_file), [], how)
 
@@ -124,8 +124,8 @@ def demo(
     held = hold_out(examples, source, output)
     if not held.rows:
         fail(f"{source}: no rows to hold out for evaluation ({held.how})")
+    console.print(f"2/4 fine-tuning for {steps} steps, held-out rows excluded")
     console.print(f"   held out: {held.how}", soft_wrap=True)
-    console.print(f"2/4 fine-tuning for {steps} steps on {source} (held-out rows excluded)")
     config = TrainConfig(
         model=model,
         data=held.train_data,
