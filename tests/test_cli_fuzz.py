@@ -247,6 +247,19 @@ def _cases() -> dict[str, Case]:
     c["info-model-missing"] = Case(["info", "--model", "./nope"], ("model directory not found",))
     c["info-model-empty-dir"] = Case(["info", "--model", "{empty_dir}"], ("not a model directory",))
     c["demo-data-missing"] = Case(["demo", "--data", "{missing}.jsonl"], ("not found",))
+    # -- adapt -------------------------------------------------------------------------------------
+    c["adapt-no-db"] = Case(["adapt", "--output", "{tmp}/a"], ("--db",))
+    c["adapt-db-missing"] = Case(["adapt", "--db", "{missing}.sqlite", "--output", "{tmp}/a"], ("no sqlite database",))
+    c["adapt-db-empty"] = Case(["adapt", "--db", "{empty_db}", "--output", "{tmp}/a"], ("table",))
+    c["adapt-from-missing"] = Case(
+        ["adapt", "--db", "{musical}", "--output", "{tmp}/a", "--from", "{missing}"], ("adapter",)
+    )
+    c["adapt-steps-zero"] = Case(
+        ["adapt", "--db", "{musical}", "--output", "{tmp}/a", "--max-steps", "0"], ("--max-steps",)
+    )
+    c["adapt-questions-missing"] = Case(
+        ["adapt", "--db", "{musical}", "--output", "{tmp}/a", "--questions", "{missing}.jsonl"], ("questions",)
+    )
     # -- mcp ---------------------------------------------------------------------------------------
     c["mcp-no-db"] = Case(["mcp"], ("--db",))
     c["mcp-db-missing"] = Case(["mcp", "--db", "{missing}.sqlite"], ("cannot open database",))

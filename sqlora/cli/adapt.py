@@ -41,6 +41,8 @@ def adapt_command(
     from sqlora.adapt import AdaptError, AdaptOptions, run_adapt
 
     check_adapter(from_adapter)
+    if max_steps < 1:
+        fail(f"--max-steps must be at least 1, got {max_steps}")
     train = {}
     if config:
         try:
