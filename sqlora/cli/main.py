@@ -1,6 +1,19 @@
 """Entry point: importing the command modules registers their commands on ``app``."""
 
-from sqlora.cli import adapt, ask, data, demo, evaluate, export, mcp, models, serve, sqltools, train  # noqa: F401
+from sqlora.cli import (  # noqa: F401
+    adapt,
+    analyze,
+    ask,
+    data,
+    demo,
+    evaluate,
+    export,
+    mcp,
+    models,
+    serve,
+    sqltools,
+    train,
+)
 from sqlora.cli.app import app
 
 __all__ = ["app"]
