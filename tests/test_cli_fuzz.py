@@ -260,6 +260,14 @@ def _cases() -> dict[str, Case]:
     c["adapt-questions-missing"] = Case(
         ["adapt", "--db", "{musical}", "--output", "{tmp}/a", "--questions", "{missing}.jsonl"], ("questions",)
     )
+    # -- analyze -----------------------------------------------------------------------------------
+    c["analyze-missing"] = Case(["analyze", "{missing}.json"], ("no such report",))
+    c["analyze-jsonl"] = Case(["analyze", "{ok_jsonl}"], ("report",))
+    c["analyze-binary"] = Case(["analyze", "{binary_jsonl}"], ("report",))
+    c["analyze-compare-missing"] = Case(
+        ["analyze", "{missing}.json", "--compare", "{missing}.json"], ("no such report",)
+    )
+    c["analyze-examples-negative"] = Case(["analyze", "{ok_jsonl}", "--examples", "-3"], ("--examples",))
     # -- mcp ---------------------------------------------------------------------------------------
     c["mcp-no-db"] = Case(["mcp"], ("--db",))
     c["mcp-db-missing"] = Case(["mcp", "--db", "{missing}.sqlite"], ("cannot open database",))
