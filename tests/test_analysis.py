@@ -9,8 +9,9 @@ import pytest
 from typer.testing import CliRunner
 
 from sqlora.cli.main import app
+from sqlora.db.sqlite import connect_readonly
 from sqlora.evaluation import analysis as an
-from sqlora.evaluation.execution import execution_match, open_readonly
+from sqlora.evaluation.execution import execution_match
 
 SCHEMA_COLUMNS = {"singer_id", "name", "country", "age", "concert_id", "year", "stadium_id", "capacity"}
 
@@ -106,7 +107,7 @@ def singer_db(tmp_path):
 
 def _scored(db_root, rows: list[tuple[str, str, str]]) -> list[dict]:
     """Report rows (the runner's layout) for (question, gold, pred), scored on the real database."""
-    conn = open_readonly(db_root / "concerts" / "concerts.sqlite")
+    conn = connect_readonly(db_root / "concerts" / "concerts.sqlite")
     examples = []
     for question, gold, pred in rows:
         outcome = execution_match(conn, gold, pred)

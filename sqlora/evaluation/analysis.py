@@ -348,9 +348,10 @@ def rederive_error(pred: str, db_path: str | None) -> str | None:
     """The engine's error for ``pred``, re-executed read-only on its database (reports may lack it)."""
     if not db_path:
         return None
-    from sqlora.evaluation.execution import open_readonly, run_query
+    from sqlora.db.sqlite import connect_readonly
+    from sqlora.evaluation.execution import run_query
 
-    conn = open_readonly(db_path)
+    conn = connect_readonly(db_path)
     try:
         return run_query(conn, pred, max_rows=1).error
     finally:
@@ -367,7 +368,7 @@ def _database(db_dir: str | Path | None, db_id: str | None) -> str | None:
 def _schema_columns(db_path: str | None) -> set[str] | None:
     if not db_path:
         return None
-    from sqlora.sql.schema import sqlite_tables
+    from sqlora.db.sqlite import sqlite_tables
 
     return {name.lower() for table in sqlite_tables(db_path) for name in table.column_names}
 
