@@ -246,7 +246,7 @@ def _cases() -> dict[str, Case]:
     c["export-dtype"] = Case(["export-gguf", "{tiny}", "-o", "{tmp}/m.gguf", "--dtype", "q4"], ("--dtype",))
     c["info-model-missing"] = Case(["info", "--model", "./nope"], ("model directory not found",))
     c["info-model-empty-dir"] = Case(["info", "--model", "{empty_dir}"], ("not a model directory",))
-    c["demo-data-missing"] = Case(["demo", "--data", "{missing}.jsonl"], ("not found",))
+    c["demo-data-missing"] = Case(["demo", "--data", "{missing}.jsonl"], ("no such file",))
     # -- adapt -------------------------------------------------------------------------------------
     c["adapt-no-db"] = Case(["adapt", "--output", "{tmp}/a"], ("--db",))
     c["adapt-db-missing"] = Case(["adapt", "--db", "{missing}.sqlite", "--output", "{tmp}/a"], ("no sqlite database",))

@@ -162,7 +162,7 @@ def test_schema_from_a_system_message_without_a_database():
     assert question == "How many heads are older than 56?"  # the last user message is the question
     assert (
         schema
-        == "CREATE TABLE head (age INTEGER, name TEXT)\ncreate table dept (id INT, budget DECIMAL(10, 2), PRIMARY KEY (id))"
+        == "CREATE TABLE head (age INTEGER, name TEXT);\ncreate table dept (id INT, budget DECIMAL(10, 2), PRIMARY KEY (id));"
     )
     assert completion.choices[0].message.content == "SELECT count(*) FROM head WHERE age > 56"
     assert completion.model_extra["sqlora"]["valid"] is True
@@ -249,5 +249,5 @@ def test_generator_failure_is_an_openai_5xx(musical_db):
 
 def test_create_table_text_keeps_statements_and_drops_prose():
     text = "Tables:\nCREATE TABLE a (x DECIMAL(4,2), y TEXT) -- note\nThen CREATE TEMP TABLE b (z INT); done"
-    assert create_table_text(text) == "CREATE TABLE a (x DECIMAL(4,2), y TEXT)\nCREATE TEMP TABLE b (z INT)"
+    assert create_table_text(text) == "CREATE TABLE a (x DECIMAL(4,2), y TEXT);\nCREATE TEMP TABLE b (z INT);"
     assert create_table_text("You are a helpful assistant.") == ""

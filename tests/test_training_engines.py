@@ -34,19 +34,49 @@ def test_accelerate_launch_configs_are_valid(name: str) -> None:
     assert raw["mixed_precision"] == "no"
 
 
+# What transformers' DeepSpeed integration fills in from the run ("auto" anywhere else would reach DeepSpeed as is).
+AUTO_FROM_THE_RUN = {
+    "train_batch_size", "train_micro_batch_size_per_gpu", "gradient_accumulation_steps", "gradient_clipping",
+    "bf16.enabled", "fp16.enabled", "zero_optimization.reduce_bucket_size",
+    "zero_optimization.stage3_prefetch_bucket_size", "zero_optimization.stage3_param_persistence_threshold",
+}  # fmt: skip
+
+
+def _auto_keys(values: dict, prefix: str = "") -> set[str]:
+    keys = set()
+    for key, value in values.items():
+        if isinstance(value, dict):
+            keys |= _auto_keys(value, f"{prefix}{key}.")
+        elif value == "auto":
+            keys.add(prefix + key)
+    return keys
+
+
+@pytest.mark.parametrize("stage", [2, 3])
+def test_deepspeed_configs_leave_only_run_settings_to_auto(stage: int) -> None:
+    values = json.loads((CONFIGS / "deepspeed" / f"zero{stage}.json").read_text())
+    assert values["zero_optimization"]["stage"] == stage
+    assert _auto_keys(values) <= AUTO_FROM_THE_RUN
+    assert {"train_micro_batch_size_per_gpu", "gradient_accumulation_steps"} <= _auto_keys(values)
+
+
 @pytest.mark.parametrize("stage", [2, 3])
 def test_deepspeed_configs_resolve_from_the_run(stage: int, tmp_path: Path, tiny_model_dir: Path) -> None:
     """Every "auto" in the shipped JSON is filled from sqlora's arguments and the model (what the Trainer does)."""
+    pytest.importorskip("deepspeed", reason="DeepSpeed is the optional 'distributed' extra")
     from transformers import AutoConfig
-    from transformers.integrations.deepspeed import HfTrainerDeepSpeedConfig
+    from transformers.integrations.deepspeed import HfTrainerDeepSpeedConfig, unset_hf_deepspeed_config
 
     path = CONFIGS / "deepspeed" / f"zero{stage}.json"
     config = TrainConfig(data="x.jsonl", output=str(tmp_path), batch_size=4, grad_accum=4, max_grad_norm=1.0)
     args = training_arguments(config, "bf16", total_steps=100, device="cpu")
     ds = HfTrainerDeepSpeedConfig(str(path))
-    ds.trainer_config_process(args)
-    model = type("Model", (), {"config": AutoConfig.from_pretrained(tiny_model_dir)})()
-    ds.trainer_config_finalize(args, model, num_training_steps=100)
+    try:
+        ds.trainer_config_process(args)
+        model = type("Model", (), {"config": AutoConfig.from_pretrained(tiny_model_dir)})()
+        ds.trainer_config_finalize(args, model, num_training_steps=100)
+    finally:
+        unset_hf_deepspeed_config()  # the config registers itself globally: later model loads must not see it
     assert "auto" not in json.dumps(ds.config)
     assert ds.config["zero_optimization"]["stage"] == stage and ds.is_zero3() == (stage == 3)
     assert ds.config["train_micro_batch_size_per_gpu"] == 4 and ds.config["gradient_accumulation_steps"] == 4

@@ -24,9 +24,11 @@ pytestmark = pytest.mark.wheel
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def run(*args: str | Path, cwd: Path, env: dict | None = None) -> subprocess.CompletedProcess:
+def run(
+    *args: str | Path, cwd: Path, env: dict | None = None, ok: tuple[int, ...] = (0,)
+) -> subprocess.CompletedProcess:
     result = subprocess.run([str(a) for a in args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
-    if result.returncode != 0:
+    if result.returncode not in ok:
         raise AssertionError(f"{' '.join(map(str, args))} failed ({result.returncode}):\n{result.stderr[-3000:]}")
     return result
 
@@ -99,7 +101,9 @@ def test_installed_package_has_its_data_version_and_embedded_model(venv, tmp_pat
 def test_ask_answers_from_the_wheel(venv, tmp_path, tiny_model_dir):
     out = run(
         venv / "bin" / "sqlora", "ask", "How many heads are older than 56?", "--schema", "CREATE TABLE head (age INTEGER)",
-        "--model", tiny_model_dir, "--precision", "fp32", "--json", cwd=tmp_path, env=clean_env(),
+        "--model", tiny_model_dir, "--precision", "fp32", "--json", cwd=tmp_path, env=clean_env(), ok=(0, 1),
     ).stdout  # fmt: skip
-    answer = json.loads(out)
+    answer = json.loads(
+        out
+    )  # the random tiny model writes no valid SQL: exit 1 (docs/cli.md), the answer still printed
     assert set(answer) >= {"sql", "valid", "errors", "generated_tokens"} and answer["generated_tokens"] > 0

@@ -125,7 +125,7 @@ router = APIRouter(prefix="/v1", tags=["openai"], route_class=OpenAIRoute)
 
 # -- helpers ---------------------------------------------------------------------------------------------------
 def create_table_text(text: str) -> str:
-    """The CREATE TABLE statements in ``text`` (prose around them dropped), one per line."""
+    """The CREATE TABLE statements in ``text`` (prose around them dropped), one per line, each ending in ``;``."""
     statements = []
     for match in _CREATE_TABLE.finditer(text):
         depth, end = 0, None
@@ -139,7 +139,7 @@ def create_table_text(text: str) -> str:
                     break
         if end is not None:
             statements.append(text[match.start() : end])
-    return "\n".join(statements)
+    return "\n".join(f"{statement};" for statement in statements)
 
 
 def question_and_schema(body: ChatCompletionRequest) -> tuple[str, str | None]:
