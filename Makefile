@@ -1,5 +1,5 @@
 # Two commands do everything on a fresh machine:
-#   make demo   set up, then run the main job offline on the embedded SmolLM2 model
+#   make demo   set up, then run the main job on the embedded SmolLM2 model (offline with ../shared/data)
 #   make test   set up, then lint and run the test suite
 VENV   := .venv
 PY     := $(VENV)/bin/python
