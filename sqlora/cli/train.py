@@ -52,7 +52,7 @@ def _parameters() -> list[inspect.Parameter]:
         kind = _flag_type(spec.name)
         help_text = spec.metadata.get("help", "")
         if spec.metadata.get("choices"):
-            help_text += f" [{'|'.join(spec.metadata['choices'])}]"
+            help_text += f" One of: {', '.join(spec.metadata['choices'])}."
         if kind is bool:
             names = [f"{names[0]}/--no-{names[0][2:]}"]
         annotation = list[str] | None if spec.name in LIST_FIELDS_REPEATED else kind | None
