@@ -22,18 +22,33 @@ VALID_SQL_REWARD = 0.1
 
 
 def execution_reward(completions: list[str], gold: list[str], db_path: list[str], **_) -> list[float]:
-    """1.0 for the gold result, ``VALID_SQL_REWARD`` for SQL that runs, 0.0 otherwise (TRL reward function)."""
-    from sqlora.evaluation.execution import execution_match
+    """1.0 for the gold result, ``VALID_SQL_REWARD`` for SQL that runs, 0.0 otherwise (TRL reward function).
+
+    A group's answers share one question: each database is opened and each gold query run once per call.
+    """
+    from sqlora.db.sqlite import connect_readonly
+    from sqlora.evaluation.execution import compare_results, run_query
     from sqlora.prompts.extraction import extract_sql
 
+    connections: dict[str, object] = {}
+    gold_results: dict[tuple[str, str], object] = {}
     rewards = []
-    for completion, gold_sql, path in zip(completions, gold, db_path, strict=True):
-        sql = extract_sql(completion if isinstance(completion, str) else completion[-1]["content"])
-        if not sql:
-            rewards.append(0.0)
-            continue
-        outcome = execution_match(path, gold_sql, sql, timeout_s=2.0, max_rows=10_000)
-        rewards.append(1.0 if outcome.ex else VALID_SQL_REWARD if outcome.pred_executed else 0.0)
+    try:
+        for completion, gold_sql, path in zip(completions, gold, db_path, strict=True):
+            sql = extract_sql(completion if isinstance(completion, str) else completion[-1]["content"])
+            if not sql:
+                rewards.append(0.0)
+                continue
+            if path not in connections:
+                connections[path] = connect_readonly(path)
+            conn = connections[path]
+            if (path, gold_sql) not in gold_results:
+                gold_results[path, gold_sql] = run_query(conn, gold_sql, 2.0, 10_000)
+            outcome = compare_results(gold_results[path, gold_sql], run_query(conn, sql, 2.0, 10_000), gold_sql)
+            rewards.append(1.0 if outcome.ex else VALID_SQL_REWARD if outcome.pred_executed else 0.0)
+    finally:
+        for conn in connections.values():
+            conn.close()
     return rewards
 
 
