@@ -81,3 +81,19 @@ def test_import_sqlora_loads_no_heavy_library():
     code = "import sys, sqlora; print(sorted(m for m in ('torch', 'transformers', 'sqlalchemy', 'sqlglot') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_query_rows_become_json_in_one_place():
+    """The server and the MCP tools both send rows through QueryResult.json_rows (no converter of their own)."""
+    import datetime as dt
+    import json
+    from decimal import Decimal
+
+    from sqlora.db.executors import QueryResult
+
+    row = (Decimal("1.50"), dt.date(2020, 1, 2), dt.datetime(2020, 1, 2, 3, 4), b"\xff\x00", b"ab", None, 7, True)
+    converted = QueryResult(columns=list("abcdefgh"), rows=[row]).json_rows()
+    assert converted == [[1.5, "2020-01-02", "2020-01-02T03:04:00", "0xff00", "ab", None, 7, True]]
+    assert json.loads(json.dumps(converted)) == converted
+    for module in ("serving/app.py", "mcp/tools.py"):
+        assert "def json_cell" not in (PACKAGE / module).read_text()

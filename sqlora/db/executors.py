@@ -18,6 +18,8 @@ and a row cap, and always roll back. These functions do NOT parse the SQL; calle
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
+import decimal
 import sqlite3
 import threading
 import time
@@ -47,6 +49,10 @@ class QueryResult:
         """True when the query ran."""
         return self.error is None
 
+    def json_rows(self) -> list[list]:
+        """The rows with every value as something JSON can carry (see :func:`json_cell`)."""
+        return [[json_cell(value) for value in row] for row in self.rows]
+
     def to_dict(self) -> dict:
         return {
             "columns": self.columns,
@@ -54,6 +60,24 @@ class QueryResult:
             "truncated": self.truncated,
             "elapsed_s": round(self.elapsed_s, 4),
         }
+
+
+def json_cell(value: Any) -> Any:
+    """A database value as JSON: decimals as floats, dates and times in ISO 8601, bytes as UTF-8 text or
+    ``0x...`` hex, anything else as its string."""
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, decimal.Decimal):
+        return float(value)
+    if isinstance(value, dt.date | dt.time | dt.datetime):
+        return value.isoformat()
+    if isinstance(value, bytes | bytearray | memoryview):
+        data = bytes(value)
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError:
+            return "0x" + data.hex()
+    return str(value)
 
 
 class QueryError(RuntimeError):

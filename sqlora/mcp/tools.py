@@ -14,7 +14,6 @@ from typing import Any
 
 import sqlglot
 from mcp.server.mcpserver.exceptions import ToolError
-from pydantic_core import to_jsonable_python
 from sqlglot import exp
 
 from sqlora.db.connect import Database, DatabaseError
@@ -42,17 +41,6 @@ class ToolSettings:
     max_rows: int = 1000
     timeout_s: float = 10.0
     sample_rows: int = 3
-
-
-def json_cell(value: Any) -> Any:
-    """A database value as JSON (bytes that are not UTF-8 become ``0x...`` hex)."""
-    if isinstance(value, bytes | bytearray | memoryview):
-        data = bytes(value)
-        try:
-            return data.decode("utf-8")
-        except UnicodeDecodeError:
-            return "0x" + data.hex()
-    return to_jsonable_python(value, fallback=str)
 
 
 def _first_line(err: BaseException) -> str:
@@ -133,7 +121,7 @@ class DatabaseTools:
             result = self.database.execute_readonly(query.sql(dialect=self.dialect), self.settings.timeout_s, n)
         except Exception:  # noqa: BLE001 - samples are optional (e.g. a table the user cannot read)
             return []
-        return [[json_cell(v) for v in row] for row in result.rows]
+        return result.json_rows()
 
     # -- SQL ---------------------------------------------------------------------------------------
     def generate_sql(self, question: str) -> GeneratedSQL:
@@ -179,7 +167,7 @@ class DatabaseTools:
             raise ToolError(f"the query ran past the {self.settings.timeout_s:g} s limit and was stopped") from err
         except QueryError as err:
             raise ToolError(f"the database rejected the query: {_first_line(err)}") from err
-        rows = [[json_cell(v) for v in row] for row in result.rows]
+        rows = result.json_rows()
         return QueryRows(columns=[str(c) for c in result.columns], rows=rows, row_count=len(rows),
                          truncated=bool(result.truncated))  # fmt: skip
 

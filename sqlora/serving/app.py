@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
-import decimal
 import hmac
 import threading
 import time
@@ -85,23 +83,6 @@ def open_database(url: str) -> Any:
     from sqlora.db.connect import Database
 
     return Database(url)
-
-
-def json_cell(value: Any) -> Any:
-    """A database value as something JSON can carry."""
-    if value is None or isinstance(value, bool | int | float | str):
-        return value
-    if isinstance(value, decimal.Decimal):
-        return float(value)
-    if isinstance(value, dt.date | dt.time | dt.datetime):
-        return value.isoformat()
-    if isinstance(value, bytes | bytearray | memoryview):
-        data = bytes(value)
-        try:
-            return data.decode("utf-8")
-        except UnicodeDecodeError:
-            return "0x" + data.hex()
-    return str(value)
 
 
 def check_dialect(name: str) -> str:
@@ -447,5 +428,5 @@ async def _execute(state: ServerState, out: SQLResponse, schema: str) -> None:
         return
     out.executed = True
     out.columns = [str(c) for c in result.columns]
-    out.rows = [[json_cell(v) for v in row] for row in result.rows]
+    out.rows = result.json_rows()
     out.truncated = bool(result.truncated)
