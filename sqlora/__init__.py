@@ -81,6 +81,7 @@ def generate_sql(
     *,
     model: str | None = None,
     adapter: str | None = None,
+    base: bool = False,
     prompt_style: str | None = None,
     precision: str | None = None,
     device: str | None = None,
@@ -88,17 +89,21 @@ def generate_sql(
     candidates: int = 1,
     repair: bool = True,
     stop: Literal["sqlora", "eos"] = "sqlora",
+    constrained: bool = False,
 ) -> SQLResult:
     """Answer ``question`` over ``schema`` (CREATE TABLE text) with SQL validated against that schema.
 
     The model loads once per process for each combination of settings (:meth:`SQLGenerator.shared`);
-    ``model`` None is the embedded SmolLM2-135M-Instruct (or the adapter's base model).
+    ``model`` None is the embedded SmolLM2-135M-Instruct (or the adapter's base model). On the embedded model
+    the answer comes from the adapter shipped with sqlora unless ``adapter`` names another or ``base`` is set
+    (the raw model); other base models get no adapter unless one is given.
     """
     from sqlora.inference.generator import SQLGenerator
+    from sqlora.models.shipped import answering_adapter
 
     generator = SQLGenerator.shared(
         model=model,
-        adapter=adapter,
+        adapter=answering_adapter(model, adapter, base),
         prompt_style=prompt_style,
         precision=precision,
         device=device,
@@ -106,5 +111,6 @@ def generate_sql(
         candidates=candidates,
         repair=repair,
         stop=stop,
+        constrained=constrained,
     )
     return generator.generate(question, schema)

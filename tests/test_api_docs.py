@@ -20,13 +20,24 @@ def python_blocks(text: str) -> list[str]:
 
 @pytest.fixture
 def tiny_as_embedded(tmp_path, monkeypatch, tiny_model_dir):
-    """An empty working folder, and a sqlora cache whose embedded model is the tiny one."""
+    """An empty working folder, a sqlora cache whose embedded model is the tiny one, and a shipped adapter
+    that fits it (the real one fits only the real embedded model)."""
+    import json
+
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
     from sqlora.inference.generator import _shared_generator
 
     cache = tmp_path / "cache"
     (cache / "models").mkdir(parents=True)
     (cache / "models" / EMBEDDED_MODEL_NAME).symlink_to(tiny_model_dir, target_is_directory=True)
     monkeypatch.setenv("SQLORA_CACHE", str(cache))
+    shipped = tmp_path / "shipped"
+    lora = LoraConfig(r=4, target_modules=["q_proj", "v_proj"])
+    get_peft_model(AutoModelForCausalLM.from_pretrained(tiny_model_dir), lora).save_pretrained(shipped)
+    (shipped / "sqlora.json").write_text(json.dumps({"base_model": "embedded", "prompt_style": "chat"}))
+    monkeypatch.setattr("sqlora.models.shipped.SHIPPED_ADAPTER_DIR", shipped)
     work = tmp_path / "work"
     work.mkdir()
     monkeypatch.chdir(work)

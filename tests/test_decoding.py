@@ -59,7 +59,7 @@ class ScriptedCandidates(SQLGenerator):
     def prompt(self, question: str, schema: str) -> str:
         return question
 
-    def complete_candidates(self, prompts, k):
+    def complete_candidates(self, prompts, k, schemas=None):
         self.calls.append(k)
         if k == 1:
             return [[(self.greedy, 5)] for _ in prompts]

@@ -57,3 +57,15 @@ def test_extract_ignores_the_word_with_in_prose():
     output = "Here is a query with a filter: WITH t AS (SELECT 1 AS a) SELECT a FROM t"
     assert extract_sql(output) == "WITH t AS (SELECT 1 AS a) SELECT a FROM t"
     assert extract_sql("Done with it. SELECT a FROM t") == "SELECT a FROM t"
+
+
+def test_sql_nested_too_deeply_for_the_parser_is_invalid_not_a_crash():
+    """A model can write thousands of parentheses; sqlglot then hits Python's recursion limit."""
+    from sqlora.evaluation.exact_match import exact_match
+    from sqlora.inference.validation import validate_sql
+    from sqlora.prompts.extraction import extract_sql
+
+    nested = "SELECT " + "(" * 5000 + "1" + ")" * 5000
+    schema = "CREATE TABLE t (a INTEGER)"
+    assert not validate_sql(extract_sql(nested) or nested, schema).valid
+    assert exact_match(nested, "SELECT 1") is False

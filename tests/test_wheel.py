@@ -86,16 +86,20 @@ def test_installed_package_has_its_data_version_and_embedded_model(venv, tmp_pat
         "import json, sqlora\n"
         "from importlib.resources import files\n"
         "from sqlora.models.embedded import embedded_model_dir, gguf_path\n"
+        "from sqlora.models.shipped import SHIPPED_ADAPTER_DIR\n"
         "print(json.dumps({'file': sqlora.__file__, 'version': sqlora.__version__,\n"
         "  'static': files('sqlora').joinpath('serving/static/index.html').is_file(),\n"
         "  'configs': sorted(p.name for p in files('sqlora').joinpath('configs').iterdir()),\n"
-        "  'gguf': gguf_path().is_file(), 'embedded': str(embedded_model_dir())}))"
+        "  'gguf': gguf_path().is_file(), 'embedded': str(embedded_model_dir()),\n"
+        "  'shipped': sorted(p.name for p in SHIPPED_ADAPTER_DIR.iterdir())}))"
     )
     info = json.loads(run(venv / "bin" / "python", "-c", code, cwd=tmp_path, env=clean_env()).stdout)
     assert Path(info["file"]).is_relative_to(venv) and not Path(info["file"]).is_relative_to(ROOT)
     assert info["version"] == tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
     assert info["static"] and info["configs"] == sorted(p.name for p in (ROOT / "sqlora" / "configs").glob("*.yaml"))
     assert info["gguf"] and info["embedded"] == str(embedded_dir)
+    shipped = ROOT / "sqlora" / "models" / "adapters" / "smollm2-135m-sql"
+    assert info["shipped"] == sorted(p.name for p in shipped.iterdir())  # the shipped adapter, every file
 
 
 def test_ask_answers_from_the_wheel(venv, tmp_path, tiny_model_dir):

@@ -109,7 +109,8 @@ def _generate(db: Database, options: AdaptOptions) -> list:
     return pairs
 
 
-def _generator(model: str | None, adapter: str | None, max_new_tokens: int):
+def scoring_generator(model: str | None, adapter: str | None, max_new_tokens: int):
+    """The generator adapt scores with: the base model (article prompt) or an adapter (its own prompt style)."""
     from sqlora.inference.generator import SQLGenerator
 
     style = None if adapter else "article"
@@ -157,7 +158,7 @@ def run_adapt(options: AdaptOptions, say: Callable[[str], None] = print) -> dict
             sets = {"validation": valid_rows[: options.eval_limit], "questions": questions}
             sets = {name: rows for name, rows in sets.items() if rows}
             for label, adapter in (("before", options.from_adapter), ("after", str(out))):
-                generator = _generator(config.model, adapter, options.max_new_tokens)
+                generator = scoring_generator(config.model, adapter, options.max_new_tokens)
                 for name, rows in sets.items():
                     scores.setdefault(name, {})[label] = score(
                         db, rows, generator, f"{label}: {name}", progress=options.progress

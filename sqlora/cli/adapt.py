@@ -17,7 +17,9 @@ def adapt_command(
     db: str = typer.Option(..., "--db", help=DB_HELP),
     output: Path = typer.Option(..., "--output", "-o", help="Folder for the adapter, data and report."),  # noqa: B008
     questions: Path | None = typer.Option(None, "--questions", help="Your questions with gold SQL (JSONL/CSV)."),  # noqa: B008
-    from_adapter: str | None = typer.Option(None, "--from", help="Start from this adapter's weights."),
+    from_adapter: str | None = typer.Option(
+        None, "--from", help="Start from this adapter's weights ('shipped': the adapter sqlora ships)."
+    ),
     max_pairs: int = typer.Option(3000, "--max-pairs", help="Most generated pairs."),
     schema: str | None = typer.Option(None, "--schema", help="Schema / namespace (PostgreSQL, DuckDB)."),
     model: str | None = typer.Option(

@@ -148,6 +148,41 @@ def precision_option():
     return typer.Option(None, "--precision", help=PRECISION_HELP)
 
 
+def answering_adapter_option():
+    """The ``--adapter`` option of the commands that answer questions (ask, serve, mcp)."""
+    return typer.Option(
+        None,
+        "--adapter",
+        "-a",
+        help="A trained LoRA adapter directory (default on the embedded model: the adapter shipped with sqlora).",
+    )
+
+
+def base_option():
+    """The ``--base`` flag: answer with the raw base model instead of the shipped adapter."""
+    return typer.Option(False, "--base", help="Answer with the raw base model, without the shipped adapter.")
+
+
+def constrained_option():
+    """The ``--constrained`` flag: greedy decoding held to a SQL grammar over the question's schema."""
+    return typer.Option(
+        False,
+        "--constrained",
+        help="Decode under a SQL grammar whose table and column names are the schema's (greedy answers; needs"
+        " the constrained extra: llguidance).",
+    )
+
+
+def check_constrained(constrained: bool) -> None:
+    """Fail clearly when --constrained is asked for without llguidance installed."""
+    if not constrained:
+        return
+    import importlib.util
+
+    if importlib.util.find_spec("llguidance") is None:
+        fail("--constrained needs llguidance: pip install 'sqlora[constrained]'")
+
+
 def check_precision(precision: str | None) -> None:
     """Fail clearly on a precision the loader does not know."""
     from sqlora.models.loading import PRECISION_NAMES

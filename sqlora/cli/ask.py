@@ -13,10 +13,22 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from sqlora.cli.app import EXIT_UNUSABLE, app, check_precision, console, fail, out, precision_option, print_error
+from sqlora.cli.app import (
+    EXIT_UNUSABLE,
+    answering_adapter_option,
+    app,
+    base_option,
+    check_constrained,
+    check_precision,
+    console,
+    constrained_option,
+    fail,
+    out,
+    precision_option,
+    print_error,
+)
 from sqlora.cli.checks import (
-    check_adapter,
-    check_model,
+    answering_adapter,
     check_positive,
     check_prompt_style,
     check_question,
@@ -67,11 +79,13 @@ def ask(
     max_rows: int = typer.Option(50, "--max-rows", help="Row cap for --execute."),
     timeout: float = typer.Option(10.0, "--timeout", help="Seconds before an --execute query is stopped."),
     model: str | None = typer.Option(None, "--model", "-m", help="Base model (default: embedded SmolLM2)."),
-    adapter: str | None = typer.Option(None, "--adapter", "-a", help="A trained LoRA adapter directory."),
+    adapter: str | None = answering_adapter_option(),
+    base: bool = base_option(),
     prompt_style: str | None = typer.Option(None, help="article or chat (default: the adapter's, else chat)."),
     as_json: bool = typer.Option(False, "--json", help="Print the full result as JSON."),
     max_new_tokens: int = typer.Option(160, "--max-new-tokens", min=1, help="Generation budget for the answer."),
     precision: str | None = precision_option(),
+    constrained: bool = constrained_option(),
 ) -> None:
     """Generate SQL for QUESTION over --db (or a pasted --schema), validated against that schema.
 
@@ -82,13 +96,15 @@ def ask(
     check_positive(timeout, "--timeout")
     check_prompt_style(prompt_style)
     check_precision(precision)
-    check_adapter(adapter)
-    check_model(model)
+    check_constrained(constrained)
+    adapter = answering_adapter(model, adapter, base)
 
     database = open_database(db, schema=db_schema) if db is not None else None
     dialect = database.dialect if database is not None else "sqlite"
     context = database.schema_context(question=question) if database is not None else schema
-    generator = _generator(model, adapter, prompt_style, precision, max_new_tokens=max_new_tokens)
+    generator = _generator(
+        model, adapter, prompt_style, precision, max_new_tokens=max_new_tokens, constrained=constrained
+    )
     result = generator.generate(question, context)
     report: dict[str, Any] = {**result.to_dict(), "dialect": dialect, "sqlite_sql": result.sql, "executed": False}
     problem = None

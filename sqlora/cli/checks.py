@@ -32,8 +32,11 @@ def check_prompt_style(style: str | None, option: str = "--prompt-style") -> Non
 
 
 def check_adapter(adapter: str | None) -> None:
-    """A LoRA adapter is a local directory with ``adapter_config.json`` (never looked up on the hub)."""
-    if adapter is None:
+    """A LoRA adapter is a local directory with ``adapter_config.json`` (never looked up on the hub), or
+    ``shipped``."""
+    from sqlora.models.shipped import SHIPPED_ADAPTER
+
+    if adapter is None or adapter == SHIPPED_ADAPTER:
         return
     path = Path(adapter).expanduser()
     if not path.exists():
@@ -42,13 +45,23 @@ def check_adapter(adapter: str | None) -> None:
         fail(f"not an adapter directory (no adapter_config.json): {adapter}")
 
 
+def answering_adapter(model: str | None, adapter: str | None, base: bool) -> str | None:
+    """The adapter ``ask``/``serve``/``mcp`` answer with (see :func:`sqlora.models.shipped.answering_adapter`),
+    after checking ``--model``, ``--adapter`` and ``--base``."""
+    from sqlora.models.shipped import answering_adapter as resolve
+
+    if adapter is not None and base:
+        fail("give either --adapter or --base (the raw base model), not both")
+    check_adapter(adapter)
+    check_model(model)
+    return resolve(model, adapter, base)
+
+
 def check_model(model: str | None) -> None:
     """A model is ``embedded``, a local model directory, or a hub id (``owner/name``) that may be downloaded."""
-    if model is None:
-        return
-    from sqlora.models.loading import EMBEDDED_ALIASES
+    from sqlora.models.embedded import is_embedded
 
-    if model.lower() in EMBEDDED_ALIASES:
+    if is_embedded(model):
         return
     path = Path(model).expanduser()
     if path.exists():

@@ -8,7 +8,15 @@ from pathlib import Path
 
 import typer
 
-from sqlora.cli.app import app, check_precision, console, fail, precision_option
+from sqlora.cli.app import (
+    app,
+    check_constrained,
+    check_precision,
+    console,
+    constrained_option,
+    fail,
+    precision_option,
+)
 from sqlora.cli.checks import check_adapter, check_model, check_prompt_style
 from sqlora.constants import DEFAULT_MAX_NEW_TOKENS
 
@@ -54,6 +62,7 @@ def evaluate_command(
         True, "--repair/--no-repair", help="Rename table/column names the schema lacks to its closest names."
     ),
     precision: str | None = precision_option(),
+    constrained: bool = constrained_option(),
 ) -> None:
     """Score a model on a dataset: EX on real databases (or generated test suites), EM, valid SQL, latency."""
     from sqlora.data.loaders import DataError, load_examples
@@ -63,6 +72,7 @@ def evaluate_command(
 
     check_prompt_style(prompt_style)
     check_precision(precision)
+    check_constrained(constrained)
     check_adapter(adapter)
     check_model(model)
     if timeout <= 0:
@@ -89,11 +99,12 @@ def evaluate_command(
     reports: dict[str, dict] = {}
     for label, run_model, run_adapter in runs:
         options = {"batch_size": batch_size, "max_new_tokens": max_new_tokens, "candidates": candidates}
-        options.update(repair=repair, precision=precision)
+        options.update(repair=repair, precision=precision, constrained=constrained)
         generator = _generator(run_model, run_adapter, style, options)
         info = {"model": generator.model_name or "embedded", "adapter": run_adapter, "data": data}
         info["spider_schema"] = spider_schema
         info.update(prompt_style=generator.prompt_style, candidates=candidates, repair=repair)
+        info["constrained"] = constrained
         info["precision"] = generator.precision
         report = evaluate(
             examples, generator, db_dir, batch_size, timeout, testsuite_k, seed or 0, label=label, meta=info

@@ -4,8 +4,16 @@ from __future__ import annotations
 
 import typer
 
-from sqlora.cli.app import app, check_precision, console, fail, precision_option
-from sqlora.cli.checks import check_adapter, check_model
+from sqlora.cli.app import (
+    answering_adapter_option,
+    app,
+    base_option,
+    check_precision,
+    console,
+    fail,
+    precision_option,
+)
+from sqlora.cli.checks import answering_adapter
 
 TRANSPORTS = ("stdio", "http")
 
@@ -15,7 +23,8 @@ def mcp_server(
     db: str = typer.Option(..., "--db", help="SQLAlchemy URL of the database, e.g. sqlite:///path.sqlite."),
     schema: str | None = typer.Option(None, "--schema", help="Database schema (namespace) to use, e.g. on PostgreSQL."),
     model: str | None = typer.Option(None, "--model", "-m", help="Base model (default: embedded SmolLM2)."),
-    adapter: str | None = typer.Option(None, "--adapter", "-a", help="A trained LoRA adapter directory."),
+    adapter: str | None = answering_adapter_option(),
+    base: bool = base_option(),
     precision: str | None = precision_option(),
     max_new_tokens: int = typer.Option(160, "--max-new-tokens", help="Most tokens generated per answer."),
     transport: str = typer.Option("stdio", "--transport", "-t", help="stdio (for a local client) or http."),
@@ -38,8 +47,7 @@ def mcp_server(
     if level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
         fail(f"unknown --log-level '{log_level}'")
     check_precision(precision)
-    check_adapter(adapter)
-    check_model(model)
+    adapter = answering_adapter(model, adapter, base)
     try:
         from sqlora.mcp import DatabaseTools, ToolSettings, build_server
     except ImportError as err:

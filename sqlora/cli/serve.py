@@ -7,8 +7,18 @@ import os
 
 import typer
 
-from sqlora.cli.app import app, check_precision, console, fail, precision_option
-from sqlora.cli.checks import check_adapter, check_model, check_port_free, check_prompt_style, open_database
+from sqlora.cli.app import (
+    answering_adapter_option,
+    app,
+    base_option,
+    check_constrained,
+    check_precision,
+    console,
+    constrained_option,
+    fail,
+    precision_option,
+)
+from sqlora.cli.checks import answering_adapter, check_port_free, check_prompt_style, open_database
 from sqlora.constants import DEFAULT_MAX_NEW_TOKENS
 
 BACKENDS = ("hf", "vllm")
@@ -35,6 +45,7 @@ def build_generator(
     max_batch: int = 8,
     candidates: int = 1,
     precision: str | None = None,
+    constrained: bool = False,
 ):
     """The generator the server batches onto: a local model, or a vLLM server's."""
     if backend == "vllm":
@@ -59,6 +70,7 @@ def build_generator(
         batch_size=max_batch,
         candidates=candidates,
         precision=precision,
+        constrained=constrained,
     )
 
 
@@ -68,7 +80,8 @@ def serve(
     port: int = typer.Option(8000, "--port", "-p", help="TCP port."),
     host: str = typer.Option("127.0.0.1", "--host", help="Interface to bind (default: loopback only)."),
     model: str | None = typer.Option(None, "--model", "-m", help="Base model (default: embedded SmolLM2)."),
-    adapter: str | None = typer.Option(None, "--adapter", "-a", help="A trained LoRA adapter directory."),
+    adapter: str | None = answering_adapter_option(),
+    base: bool = base_option(),
     prompt_style: str | None = typer.Option(None, help="article or chat (default: the adapter's, else chat)."),
     token: str | None = typer.Option(None, "--token", envvar="SQLORA_TOKEN", help="Require this bearer token."),
     max_batch: int = typer.Option(8, "--max-batch", help="Most requests per generate call (1 = no batching)."),
@@ -87,6 +100,7 @@ def serve(
         " that runs and returns rows (execution-guided; hf backend).",
     ),
     precision: str | None = precision_option(),
+    constrained: bool = constrained_option(),
     log_level: str = typer.Option("info", "--log-level", help="uvicorn log level."),
 ) -> None:
     """Serve questions -> SQL over HTTP (API docs at /docs, a web page at /), batching concurrent requests."""
@@ -99,14 +113,14 @@ def serve(
     if max_rows < 1 or timeout_s <= 0:
         fail("--max-rows and --timeout must be positive")
     check_precision(precision)
+    check_constrained(constrained)
     if backend not in BACKENDS:
         fail(f"--backend must be one of {', '.join(BACKENDS)}, got '{backend}'")
     if backend == "vllm" and not vllm_url:
         fail("--backend vllm needs --vllm-url http://HOST:PORT")
     check_prompt_style(prompt_style)
     if backend == "hf":
-        check_adapter(adapter)
-        check_model(model)
+        adapter = answering_adapter(model, adapter, base)
     if max_wait_ms < 0:
         fail(f"--max-wait-ms must not be negative, got {max_wait_ms}")
     if log_level.lower() not in LOG_LEVELS:
@@ -135,6 +149,7 @@ def serve(
             max_batch,
             candidates,
             precision,
+            constrained,
         )
     except Exception as err:  # noqa: BLE001 - whatever the model or the vLLM server failed with
         fail(f"cannot load the generator: {str(err).splitlines()[0] if str(err) else type(err).__name__}")

@@ -17,6 +17,7 @@ from pathlib import Path
 import typer
 
 from sqlora.cli.app import app, console, fail
+from sqlora.models.shipped import resolve_adapter
 from sqlora.training.config import TrainConfig
 
 # Short forms of the most used flags; every other field is --field-name.
@@ -91,7 +92,7 @@ def train(config: Path | None = None, **flags) -> None:
         fail(f"bad configuration: {err}")
     if not cfg.data:
         fail("give training data with --data (a .jsonl file, a Spider folder or a hub id)")
-    if cfg.init_adapter and not (Path(cfg.init_adapter) / "adapter_config.json").is_file():
+    if cfg.init_adapter and not (Path(resolve_adapter(cfg.init_adapter)) / "adapter_config.json").is_file():
         fail(f"--init-adapter {cfg.init_adapter} is not an adapter directory (no adapter_config.json)")
     for engine, path in (("--deepspeed", cfg.deepspeed), ("--fsdp", cfg.fsdp)):
         if path and not Path(path).is_file():

@@ -143,7 +143,7 @@ def check_readonly(sql: str, dialect: str = "sqlite") -> exp.Expression:
     with _quiet_sqlglot():
         try:
             statements = [s for s in sqlglot.parse(sql, read=dialect) if s is not None]
-        except (ParseError, TokenError) as err:
+        except (ParseError, TokenError, RecursionError) as err:
             raise UnsafeSQLError(f"could not parse the SQL as {dialect}: {str(err).splitlines()[0]}") from err
     if not statements:
         raise UnsafeSQLError("no statement found")

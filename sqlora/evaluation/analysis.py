@@ -53,7 +53,7 @@ _ERRORS = (  # (substring of the engine's message, error class), first match win
 def _parse(sql: str) -> exp.Expression | None:
     try:
         return sqlglot.parse_one(sql, read=DIALECT)
-    except (ParseError, TokenError):
+    except (ParseError, TokenError, RecursionError):
         return None
 
 

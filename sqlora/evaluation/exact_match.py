@@ -18,7 +18,7 @@ _PLAIN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 def _schema_columns(context: str) -> frozenset[str]:
     try:
         return frozenset(c.lower() for t in parse_schema(context) for c in t.column_names)
-    except (ParseError, TokenError):
+    except (ParseError, TokenError, RecursionError):
         return frozenset()
 
 
@@ -70,7 +70,7 @@ def normalize_sql(sql: str, context: str = "") -> str | None:
     """
     try:
         statements = [s for s in sqlglot.parse(sql, read="sqlite") if s is not None]
-    except (ParseError, TokenError):
+    except (ParseError, TokenError, RecursionError):
         return None
     if len(statements) != 1:
         return None

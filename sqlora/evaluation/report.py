@@ -109,14 +109,20 @@ def plot_latency(reports: Mapping[str, Mapping], path: Path) -> Path:
 
 
 def build_document(reports: Mapping[str, Mapping]) -> dict:
-    """The JSON document: one report as is, or ``{"base", "tuned", "comparison"}`` for two."""
-    if set(reports) == {"base", "tuned"}:
-        return {
-            "base": reports["base"],
-            "tuned": reports["tuned"],
-            "comparison": compare(reports["base"], reports["tuned"]),
-        }
-    return dict(next(iter(reports.values())))
+    """The JSON document: one report as is; for several, each by its label and how each compares with the first.
+
+    Two reports (``base``, ``tuned``) give ``{"base", "tuned", "comparison"}``; more give one entry per label
+    plus ``"comparisons"``: ``{label: first vs that label}``.
+    """
+    if len(reports) == 1:
+        return dict(next(iter(reports.values())))
+    first, *others = reports
+    document: dict = dict(reports)
+    if len(others) == 1:
+        document["comparison"] = compare(reports[first], reports[others[0]])
+    else:
+        document["comparisons"] = {label: compare(reports[first], reports[label]) for label in others}
+    return document
 
 
 def write_report(reports: Mapping[str, Mapping], folder: str | Path) -> list[Path]:

@@ -3,7 +3,8 @@
 How a generator behaves is its settings, set at construction or changed on the instance afterwards:
 ``max_new_tokens``, ``batch_size``, ``candidates`` (beam candidates for answers that fail), ``stop`` (a
 :data:`~sqlora.inference.stopping.StopRule`), ``repairs`` (the steps that mend an answer without calling the
-model, in order) and the ``precision`` the model was loaded in.
+model, in order), ``constrained`` (greedy decoding held to a SQL grammar over each question's schema, see
+:mod:`sqlora.inference.constrained`) and the ``precision`` the model was loaded in.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from sqlora.models.loading import (
     load_tokenizer,
     precision_name,
 )
+from sqlora.models.shipped import resolve_adapter
 from sqlora.prompts.extraction import extract_sql
 from sqlora.prompts.templates import render_prompt
 
@@ -64,7 +66,7 @@ def adapter_metadata(adapter: str | Path | None) -> dict:
     """What sqlora recorded next to a trained adapter (base model, prompt style, quantization)."""
     if not adapter:
         return {}
-    path = Path(adapter) / ADAPTER_META
+    path = Path(resolve_adapter(adapter)) / ADAPTER_META
     return json.loads(path.read_text()) if path.exists() else {}
 
 
@@ -72,7 +74,8 @@ class SQLGenerator:
     """Turn questions over schemas into validated SQL with a base model and an optional adapter.
 
     ``model`` is a hub id or a local directory (None: the embedded SmolLM2-135M-Instruct, or the adapter's base
-    model); ``loaded`` is an already-loaded ``(model, tokenizer)`` pair used instead of loading one
+    model); ``adapter`` a trained adapter directory, ``"shipped"`` for the one shipped with sqlora, or None (no
+    adapter); ``loaded`` is an already-loaded ``(model, tokenizer)`` pair used instead of loading one
     (see :meth:`from_model`). ``repair=False`` is the same as ``repairs=()``.
     """
 
@@ -92,12 +95,14 @@ class SQLGenerator:
         *,
         stop: StopRule = "sqlora",
         repairs: Sequence[Repair] | None = None,
+        constrained: bool = False,
         loaded: tuple[Any, Any] | None = None,
     ) -> None:
         if stop not in STOP_RULES:
             raise ValueError(f"unknown stop rule {stop!r}: use {', '.join(STOP_RULES)}")
         if candidates < 1 or batch_size < 1 or max_new_tokens < 1:
             raise ValueError("candidates, batch_size and max_new_tokens must be at least 1")
+        adapter = resolve_adapter(adapter)
         meta = adapter_metadata(adapter)
         self.model_name = model or meta.get("base_model")
         self.adapter = adapter
@@ -119,6 +124,7 @@ class SQLGenerator:
         self.candidates = candidates
         self.stop = stop
         self.repairs: list[Repair] = list(DEFAULT_REPAIRS if repairs is None else repairs) if repair else []
+        self.constrained = constrained
 
     @classmethod
     def from_model(
@@ -159,10 +165,11 @@ class SQLGenerator:
         repair: bool = True,
         candidates: int = 1,
         stop: StopRule = "sqlora",
+        constrained: bool = False,
     ) -> SQLGenerator:
         """A process-wide generator for these settings, loaded once (changing its settings affects all users)."""
         key = (model, adapter, prompt_style, precision, device, max_new_tokens, batch_size, repair, candidates, stop)
-        return _shared_generator(cls, key)
+        return _shared_generator(cls, (*key, constrained))
 
     @property
     def repair(self) -> bool:
@@ -176,13 +183,22 @@ class SQLGenerator:
     def prompt(self, question: str, schema: str) -> str:
         return render_prompt(schema, question, self.prompt_style, self.tokenizer)
 
-    def complete(self, prompts: list[str]) -> list[tuple[str, int]]:
-        """Greedy completions of ``prompts`` (batched, left-padded), with generated-token counts."""
-        return [options[0] for options in self.complete_candidates(prompts, 1)]
+    def complete(self, prompts: list[str], schemas: list[str] | None = None) -> list[tuple[str, int]]:
+        """Greedy completions of ``prompts`` (batched, left-padded), with generated-token counts.
+
+        With ``constrained`` on, each completion is held to the SQL grammar of its schema in ``schemas``.
+        """
+        return [options[0] for options in self.complete_candidates(prompts, 1, schemas)]
 
     @torch.inference_mode()
-    def complete_candidates(self, prompts: list[str], k: int) -> list[list[tuple[str, int]]]:
-        """The ``k`` best beam-search completions of each prompt (greedy when k == 1), best first."""
+    def complete_candidates(
+        self, prompts: list[str], k: int, schemas: list[str] | None = None
+    ) -> list[list[tuple[str, int]]]:
+        """The ``k`` best beam-search completions of each prompt (greedy when k == 1), best first.
+
+        Greedy completions are held to each schema's grammar when ``constrained`` is on and ``schemas`` given
+        (beam candidates are not: the grammar follows one sequence per row).
+        """
         outputs: list[list[tuple[str, int]]] = []
         batch = max(1, self.batch_size // k)
         for start in range(0, len(prompts), batch):
@@ -190,6 +206,12 @@ class SQLGenerator:
             encoded = self.tokenizer(chunk, return_tensors="pt", padding=True, add_special_tokens=False)
             encoded = encoded.to(self.model.device)
             width = encoded["input_ids"].shape[1]
+            grammar = {}
+            if self.constrained and schemas is not None and k == 1:
+                from sqlora.inference.constrained import constrained_logits_processor
+
+                processor = constrained_logits_processor(self.tokenizer, schemas[start : start + batch])
+                grammar = {"logits_processor": [processor]}
             generated = self.model.generate(
                 **encoded,
                 max_new_tokens=self.max_new_tokens,
@@ -198,6 +220,7 @@ class SQLGenerator:
                 num_return_sequences=k,
                 pad_token_id=self.tokenizer.pad_token_id,
                 **stopping_kwargs(self.stop, self.tokenizer, width),
+                **grammar,
             )
             rows = []
             for row in generated[:, width:]:
@@ -218,7 +241,7 @@ class SQLGenerator:
         """
         checks = list(checks) if checks is not None else [None] * len(pairs)
         started = time.perf_counter()
-        completions = self.complete([self.prompt(q, s) for q, s in pairs])
+        completions = self.complete([self.prompt(q, s) for q, s in pairs], [s for _, s in pairs])
         elapsed = time.perf_counter() - started
         results = []
         for (_, schema), (text, count), check in zip(pairs, completions, checks, strict=True):
@@ -285,7 +308,7 @@ class SQLGenerator:
 
 @lru_cache(maxsize=4)
 def _shared_generator(cls: type[SQLGenerator], key: tuple) -> SQLGenerator:
-    model, adapter, prompt_style, precision, device, max_new_tokens, batch_size, repair, candidates, stop = key
+    model, adapter, prompt_style, precision, device, max_new_tokens, batch_size, repair, candidates, stop, grammar = key
     return cls(
         model=model,
         adapter=adapter,
@@ -297,4 +320,5 @@ def _shared_generator(cls: type[SQLGenerator], key: tuple) -> SQLGenerator:
         repair=repair,
         candidates=candidates,
         stop=stop,
+        constrained=grammar,
     )

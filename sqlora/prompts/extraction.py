@@ -33,7 +33,7 @@ def _first_statement(text: str) -> str:
 def _parses(sql: str) -> bool:
     try:
         statements = sqlglot.parse(sql, read="sqlite")
-    except (ParseError, TokenError):
+    except (ParseError, TokenError, RecursionError):
         return False
     return len(statements) == 1 and statements[0] is not None and statements[0].key != "command"
 

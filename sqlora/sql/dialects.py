@@ -119,7 +119,7 @@ def transpile(
         if read == "sqlite" and write != "sqlite":
             trees = [sqlite_double_quoted_strings(t, columns) for t in trees]
         out = [t.sql(dialect=write, pretty=pretty, unsupported_level=level) for t in trees]
-    except (ParseError, TokenError) as err:
+    except (ParseError, TokenError, RecursionError) as err:
         raise DialectError(f"cannot parse the SQL as {read}: {str(err).splitlines()[0]}") from err
     except UnsupportedError as err:
         raise DialectError(f"{write} cannot express this query: {str(err).splitlines()[0]}") from err

@@ -53,7 +53,7 @@ def explain_sql(sql: str, dialect: str = "sqlite") -> str:
     dialect = normalize_dialect(dialect)
     try:
         trees = [t for t in sqlglot.parse(sql, read=dialect) if t is not None]
-    except (ParseError, TokenError) as err:
+    except (ParseError, TokenError, RecursionError) as err:
         raise ExplainError(f"cannot parse the SQL: {str(err).splitlines()[0]}") from err
     if len(trees) != 1:
         raise ExplainError(f"expected one statement, found {len(trees)}")

@@ -122,7 +122,7 @@ def fix_identifier(sql: str, error: str, schema: list[Table]) -> str | None:
     kind, name = match.group(1), match.group(2)
     try:
         tree = sqlglot.parse_one(sql, read="sqlite")
-    except (ParseError, TokenError):
+    except (ParseError, TokenError, RecursionError):
         return None
     tables = {table.name.lower(): table for table in schema}
     if kind == "no such table":

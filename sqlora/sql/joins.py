@@ -111,7 +111,7 @@ def fix_self_comparisons(sql: str, schema: Sequence[Table]) -> str | None:
         return None
     try:
         tree = sqlglot.parse_one(sql, read="sqlite")
-    except (ParseError, TokenError):
+    except (ParseError, TokenError, RecursionError):
         return None
     tables = {table.name.lower(): table for table in schema}
     changed = False

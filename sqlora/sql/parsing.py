@@ -11,5 +11,5 @@ def parse_or_none(sql: str, dialect: str = "sqlite") -> exp.Expression | None:
     """The parsed statement, or None when ``sql`` does not parse (or is empty)."""
     try:
         return sqlglot.parse_one(sql, read=dialect)
-    except (ParseError, TokenError):
+    except (ParseError, TokenError, RecursionError):
         return None

@@ -71,7 +71,9 @@ class TrainConfig:
     temperature: float = option(1.0, "GRPO: sampling temperature.")
     # model
     model: str | None = option(None, "Base model: hub id or folder (default: the embedded SmolLM2-135M).")
-    init_adapter: str | None = option(None, "Start from this adapter's LoRA weights instead of fresh ones.")
+    init_adapter: str | None = option(
+        None, "Start from this adapter's LoRA weights instead of fresh ones ('shipped': the adapter sqlora ships)."
+    )
     quantize: bool = option(True, "4-bit NF4 + double quantization (QLoRA); off: plain LoRA on float weights.")
     lora_r: int = option(16, "LoRA rank.")
     lora_alpha: int = option(32, "LoRA alpha.")

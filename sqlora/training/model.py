@@ -67,7 +67,9 @@ def build_model(config: TrainConfig, precision: str, device: str, local_rank: in
         # one dtype per shard instead (TRL's and PEFT's sharded-QLoRA recipes skip it too).
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
     if config.init_adapter:
-        model = PeftModel.from_pretrained(model, config.init_adapter, is_trainable=True)
+        from sqlora.models.shipped import resolve_adapter
+
+        model = PeftModel.from_pretrained(model, resolve_adapter(config.init_adapter), is_trainable=True)
     else:
         lora = LoraConfig(
             r=config.lora_r,
