@@ -116,6 +116,8 @@ def serve(
     check_constrained(constrained)
     if backend not in BACKENDS:
         fail(f"--backend must be one of {', '.join(BACKENDS)}, got '{backend}'")
+    if backend == "vllm" and constrained:
+        fail("--constrained needs --backend hf (the vLLM server decodes without sqlora's grammar)")
     if backend == "vllm" and not vllm_url:
         fail("--backend vllm needs --vllm-url http://HOST:PORT")
     check_prompt_style(prompt_style)

@@ -112,8 +112,9 @@ class VLLMGenerator(SQLGenerator):
         except ValueError as err:
             raise VLLMError(f"vLLM server sent invalid JSON: {err}") from err
 
-    def complete(self, prompts: list[str]) -> list[tuple[str, int]]:
-        """Greedy completions of ``prompts`` from the server, with generated-token counts."""
+    def complete(self, prompts: list[str], schemas: list[str] | None = None) -> list[tuple[str, int]]:
+        """Greedy completions of ``prompts`` from the server, with generated-token counts (``schemas`` is not
+        used: the server decodes without sqlora's grammar)."""
         outputs: list[tuple[str, int]] = []
         for start in range(0, len(prompts), self.batch_size):
             chunk = prompts[start : start + self.batch_size]
