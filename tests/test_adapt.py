@@ -194,3 +194,44 @@ def test_scoring_with_the_embedded_model(spider_dir):
     assert report["n"] == report["n_scored"] == 2
     assert all(row["correct"] in (True, False) and row["pred"] for row in report["rows"])
     assert report["ex"] == sum(row["correct"] for row in report["rows"]) / 2
+
+
+def test_from_and_base_together_is_a_clear_error(tmp_path, spider_dir):
+    db = writable_copy(spider_dir, "climbing", tmp_path)
+    args = ["adapt", "--db", str(db), "--output", str(tmp_path / "o"), "--from", "shipped", "--base"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2 and "error:" in result.output and "--base" in result.output
+    assert not (tmp_path / "o").exists()
+
+
+def test_adapt_on_the_embedded_model_starts_from_the_shipped_adapter(tmp_path, spider_dir):
+    """The default start on the embedded model is the shipped adapter; --paraphrase-model adds reworded pairs."""
+    import torch
+    from safetensors.torch import load_file
+
+    from sqlora.models.shipped import SHIPPED_ADAPTER_DIR
+    from sqlora.synth.paraphrase import keeps_meaning
+
+    db = writable_copy(spider_dir, "climbing", tmp_path)
+    out = tmp_path / "out"
+    args = ["adapt", "--db", str(db), "--output", str(out), "--max-steps", "1", "--eval-limit", "1",
+            "--max-pairs", "16", "--max-new-tokens", "16", "--paraphrase-model", "embedded"]  # fmt: skip
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    report = json.loads((out / "adapt_report.json").read_text())
+    assert report["started_from"] == str(SHIPPED_ADAPTER_DIR)
+    assert report["scores"]["validation"]["before"]["n"] == 1  # "before" is the shipped adapter itself
+    assert "paraphrase_s" in report["timings"] and 0 <= report["paraphrased_pairs"] < report["train_pairs"]
+    shipped = load_file(str(SHIPPED_ADAPTER_DIR / "adapter_model.safetensors"))
+    adapted = load_file(str(out / "adapter_model.safetensors"))
+    assert shipped.keys() == adapted.keys()
+    assert any(not torch.equal(shipped[k].float(), adapted[k].float()) for k in shipped)  # one step moved it
+    pairs = {}
+    for line in (out / "data" / "pairs.jsonl").read_text().splitlines():
+        row = json.loads(line)
+        pairs.setdefault(row["answer"], []).append(row["question"])
+    reworded = [questions for questions in pairs.values() if len(questions) > 1]
+    assert len(reworded) == report["paraphrased_pairs"]
+    for sql, questions in pairs.items():  # a template question and its rewording share the SQL
+        if len(questions) > 1:
+            assert keeps_meaning(Pair(questions[0], sql, "", "", 0), questions[1])

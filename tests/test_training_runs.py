@@ -154,6 +154,26 @@ def test_early_stopping(tmp_path: Path, data8: Path, sql_create_context_path: Pa
     assert (tmp_path / "run" / "adapter_model.safetensors").exists()
 
 
+def test_time_budget_stops_the_run_and_saves(tmp_path: Path, data8: Path, tiny_model_dir: Path) -> None:
+    """--max-minutes ends the run at the end of the step that passes the budget; the adapter is still written."""
+    config = write_config(tmp_path / "c.yaml")
+    cli(
+        "train", "--config", config, "--data", data8, "--max-steps", 500, "--output", tmp_path / "run",
+        "--model", tiny_model_dir, "--batch-size", 2, "--grad-accum", 1, "--warmup-steps", 0,
+        "--save-steps", 0, "--eval-steps", 0, "--max-minutes", 0.002,
+    )  # fmt: skip
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert 1 <= summary["steps"] < 500
+    assert summary["stopped_by_time_budget"] is True
+    assert summary["final_loss"] == losses(summary["history"])[summary["steps"]]  # the last step is logged
+    assert (tmp_path / "run" / "adapter_model.safetensors").exists()
+
+
+def test_time_budget_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="max_minutes"):
+        TrainConfig(max_minutes=0)
+
+
 @pytest.mark.parametrize("quantize", [True, False], ids=["qlora", "lora"])
 def test_evaluation_does_not_change_training(
     quantize: bool, tmp_path: Path, data8: Path, sql_create_context_path: Path, tiny_model_dir: Path

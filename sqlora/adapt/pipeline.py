@@ -43,6 +43,7 @@ class AdaptOptions:
     from_adapter: str | None = None
     model: str | None = None
     max_pairs: int = 3000
+    paraphrase_model: str | None = None  # a chat model that rewords training questions (None: templates only)
     seed: int = 0
     validation: float = 0.15
     general_data: str | None = None
@@ -109,6 +110,19 @@ def _generate(db: Database, options: AdaptOptions) -> list:
     return pairs
 
 
+def _paraphrase(pairs: list, options: AdaptOptions) -> list:
+    from sqlora.synth.paraphrase import paraphrase_pairs
+
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=Console(stderr=True), disable=not options.progress, transient=True) as bar:
+        task = bar.add_task("paraphrasing questions", total=len(pairs))
+        tick = lambda done, total: bar.update(task, completed=done, total=total)  # noqa: E731
+        try:
+            return paraphrase_pairs(pairs, options.paraphrase_model, on_progress=tick)
+        except OSError as err:  # a model that is neither a folder nor downloadable
+            raise AdaptError(f"cannot load --paraphrase-model {options.paraphrase_model}: {err}") from None
+
+
 def scoring_generator(model: str | None, adapter: str | None, max_new_tokens: int):
     """The generator adapt scores with: the base model (article prompt) or an adapter (its own prompt style)."""
     from sqlora.inference.generator import SQLGenerator
@@ -134,6 +148,13 @@ def run_adapt(options: AdaptOptions, say: Callable[[str], None] = print) -> dict
         pairs = _generate(db, options)
         timings["generate_s"] = time.perf_counter() - t0
         train_pairs, valid_pairs = split_pairs(pairs, options.validation, options.seed)
+        paraphrased = []
+        if options.paraphrase_model:
+            t0 = time.perf_counter()
+            paraphrased = _paraphrase(train_pairs, options)
+            timings["paraphrase_s"] = time.perf_counter() - t0
+            say(f"{len(paraphrased)} of {len(train_pairs)} training questions reworded by {options.paraphrase_model}")
+            train_pairs = train_pairs + paraphrased
         train_rows, valid_rows = database_examples(db, train_pairs), database_examples(db, valid_pairs)
         general = general_sample(pool, round(len(train_rows) * options.general_ratio), options.seed)
         write_jsonl(train_rows + valid_rows, data / "pairs.jsonl")
@@ -178,6 +199,7 @@ def run_adapt(options: AdaptOptions, say: Callable[[str], None] = print) -> dict
         "pairs": len(pairs),
         "families": dict(sorted(Counter(p.family for p in pairs).items())),
         "train_pairs": len(train_rows),
+        "paraphrased_pairs": len(paraphrased),
         "validation_pairs": len(valid_rows),
         "general_rows": len(general),
         "questions": len(questions),

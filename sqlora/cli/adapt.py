@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from sqlora.cli.app import app, console, fail
-from sqlora.cli.checks import check_adapter
+from sqlora.cli.checks import answering_adapter, check_model
 
 DB_HELP = "SQLAlchemy URL (sqlite:///f.sqlite, postgresql+psycopg://..., mysql+pymysql://..., duckdb:///f.duckdb)"
 
@@ -18,9 +18,16 @@ def adapt_command(
     output: Path = typer.Option(..., "--output", "-o", help="Folder for the adapter, data and report."),  # noqa: B008
     questions: Path | None = typer.Option(None, "--questions", help="Your questions with gold SQL (JSONL/CSV)."),  # noqa: B008
     from_adapter: str | None = typer.Option(
-        None, "--from", help="Start from this adapter's weights ('shipped': the adapter sqlora ships)."
+        None, "--from", help="Start from this adapter's weights (default on the embedded model: the shipped adapter)."
     ),
+    base: bool = typer.Option(False, "--base", help="Start from fresh LoRA weights on the raw base model."),
     max_pairs: int = typer.Option(3000, "--max-pairs", help="Most generated pairs."),
+    paraphrase_model: str | None = typer.Option(
+        None,
+        "--paraphrase-model",
+        help="A chat model (hub id, folder or 'embedded') that rewords the training questions; a rewording is"
+        " added when it keeps every value of the question.",
+    ),
     schema: str | None = typer.Option(None, "--schema", help="Schema / namespace (PostgreSQL, DuckDB)."),
     model: str | None = typer.Option(
         None, "--model", "-m", help="Base model (default: the --from adapter's, else embedded)."
@@ -29,7 +36,10 @@ def adapt_command(
         None, "--general-data", help="General rows to mix in (sql-create-context file or hub id)."
     ),
     general_ratio: float = typer.Option(0.5, "--general-ratio", help="General rows per generated training pair."),
-    max_steps: int = typer.Option(200, "--max-steps", help="Training steps."),
+    max_steps: int = typer.Option(200, "--max-steps", help="Most training steps."),
+    train_minutes: float = typer.Option(
+        15.0, "--train-minutes", help="Most minutes of training (pair generation and scoring come on top)."
+    ),
     config: Path | None = typer.Option(None, "--config", help="YAML of training settings (TrainConfig keys)."),  # noqa: B008
     quantize: bool = typer.Option(True, "--quantize/--no-quantize", help="QLoRA (4-bit base) or plain LoRA."),
     resume: bool = typer.Option(False, "--resume", help="Resume training from the last checkpoint in --output."),
@@ -42,24 +52,31 @@ def adapt_command(
 
     from sqlora.adapt import AdaptError, AdaptOptions, run_adapt
 
-    check_adapter(from_adapter)
+    if from_adapter is not None and base:
+        fail("give either --from ADAPTER or --base (fresh weights on the raw base model), not both")
+    start = answering_adapter(model, from_adapter, base)
+    if paraphrase_model is not None:
+        check_model(paraphrase_model)
     if max_steps < 1:
         fail(f"--max-steps must be at least 1, got {max_steps}")
+    if train_minutes <= 0:
+        fail(f"--train-minutes must be positive, got {train_minutes}")
     train = {}
     if config:
         try:
             train = yaml.safe_load(config.read_text()) or {}
         except (OSError, yaml.YAMLError) as err:
             fail(f"cannot read --config {config}: {err}")
-    train.update(max_steps=max_steps, quantize=quantize, resume=resume)
+    train.update(max_steps=max_steps, max_minutes=train_minutes, quantize=quantize, resume=resume)
     options = AdaptOptions(
         db=db,
         output=str(output),
         schema=schema,
         questions=str(questions) if questions else None,
-        from_adapter=from_adapter,
+        from_adapter=start,
         model=model,
         max_pairs=max_pairs,
+        paraphrase_model=paraphrase_model,
         seed=seed,
         general_data=general_data,
         general_ratio=general_ratio,

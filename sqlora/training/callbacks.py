@@ -23,6 +23,25 @@ class HeapTrimCallback(TrainerCallback):
         trim_heap()
 
 
+class TimeBudgetCallback(TrainerCallback):
+    """Stop training at the end of the first optimizer step that finishes past the time budget."""
+
+    def __init__(self, minutes: float) -> None:
+        self.seconds = minutes * 60
+        self.started = time.perf_counter()
+        self.stopped_at: int | None = None
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.started = time.perf_counter()
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if time.perf_counter() - self.started >= self.seconds and state.global_step < state.max_steps:
+            control.should_training_stop = True
+            control.should_log = True
+            self.stopped_at = state.global_step
+        return control
+
+
 class ProgressBarCallback(ProgressCallback):
     """transformers' progress bar (stderr), with the latest loss beside it instead of log dicts on stdout."""
 

@@ -84,6 +84,9 @@ class TrainConfig:
     # optimization
     epochs: float = option(3.0, "Training epochs.")
     max_steps: int | None = option(None, "Stop after this many optimizer steps (overrides epochs).")
+    max_minutes: float | None = option(
+        None, "Stop after this many minutes of training, at the end of a step; the adapter is saved as it is then."
+    )
     batch_size: int = option(4, "Per-device micro-batch size (article: 4).")
     grad_accum: int = option(4, "Gradient accumulation steps (article: 4).")
     learning_rate: float = option(2e-4, "Peak learning rate (linear decay).")
@@ -100,6 +103,11 @@ class TrainConfig:
         "auto", "auto: on for models over 1B parameters on GPU (non-reentrant).", choices=("auto", "on", "off")
     )
     length_grouping: bool = option(True, "Batch rows of similar length together (less padding).")
+    release_memory: bool = option(
+        True,
+        "CPU: give freed activation memory back to the OS (own mappings for large buffers, heap trimmed every"
+        " micro-batch): a lower peak RSS for some speed.",
+    )
     token_weights: TokenWeights = option(
         lambda: TokenWeights(**SQL_TOKEN_WEIGHTS), "Loss weight per SQL token role (YAML mapping)."
     )
@@ -128,6 +136,8 @@ class TrainConfig:
         for name in ("batch_size", "grad_accum", "lora_r", "max_length", "num_generations", "max_completion_length"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, not {getattr(self, name)}")
+        if self.max_minutes is not None and self.max_minutes <= 0:
+            raise ValueError(f"max_minutes must be positive, not {self.max_minutes}")
         if self.deepspeed and self.fsdp:
             raise ValueError("choose one engine: deepspeed or fsdp, not both")
         if self.method == "grpo" and (self.batch_size * self.grad_accum) % self.num_generations:

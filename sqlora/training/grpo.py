@@ -80,7 +80,7 @@ def run_grpo(config: TrainConfig) -> dict:
 
     from sqlora.models.loading import load_tokenizer
     from sqlora.training.arguments import engine_settings
-    from sqlora.training.callbacks import RunLogCallback, quiet_progress
+    from sqlora.training.callbacks import RunLogCallback, TimeBudgetCallback, quiet_progress
     from sqlora.training.hardware import cpu_threads_for_training, resolve_precision
     from sqlora.training.memory import peak_memory_bytes
     from sqlora.training.model import build_model
@@ -111,7 +111,7 @@ def run_grpo(config: TrainConfig) -> dict:
         args=args,
         train_dataset=Dataset.from_list(rows),
         processing_class=tokenizer,
-        callbacks=[log],
+        callbacks=[log, TimeBudgetCallback(config.max_minutes)] if config.max_minutes else [log],
     )
     quiet_progress(trainer)
     write_run_files(trainer, config)

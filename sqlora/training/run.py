@@ -35,6 +35,7 @@ def run_training(config: TrainConfig) -> dict:
         ExecutionAccuracyCallback,
         HeapTrimCallback,
         RunLogCallback,
+        TimeBudgetCallback,
         quiet_progress,
     )
     from sqlora.training.features import SQLCollator
@@ -42,8 +43,10 @@ def run_training(config: TrainConfig) -> dict:
     from sqlora.training.trainer import SQLTrainer
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
+    release_memory = device == "cpu" and config.release_memory
     if device == "cpu":
         torch.set_num_threads(config.threads or cpu_threads_for_training())
+    if release_memory:
         return_freed_memory_to_os()
     set_seed(config.seed)  # before the model: the LoRA weights' initialization draws from it
     tokenizer = load_tokenizer(config.model)
@@ -61,11 +64,14 @@ def run_training(config: TrainConfig) -> dict:
 
     log = RunLogCallback(output)
     callbacks = [log]
-    if device == "cpu":
+    if release_memory:
         callbacks.append(HeapTrimCallback())
     if config.eval_ex_samples and data.validation_rows and not sharded:
         rows = data.validation_rows[: config.eval_ex_samples]
         callbacks.append(ExecutionAccuracyCallback(rows, config.prompt_style, config.db_dir, log))
+    budget = TimeBudgetCallback(config.max_minutes) if config.max_minutes else None
+    if budget:
+        callbacks.append(budget)
     stopper = None
     if config.early_stopping_patience and config.eval_steps and data.validation:
         stopper = EarlyStoppingCallback(early_stopping_patience=config.early_stopping_patience)
@@ -95,6 +101,7 @@ def run_training(config: TrainConfig) -> dict:
         trainer.accelerator.state.fsdp_plugin.set_state_dict_type("FULL_STATE_DICT")
     trainer.save_model(str(output))
     summary = run_summary(trainer, log, data.counts, config, elapsed, device, stopper)
+    summary["stopped_by_time_budget"] = bool(budget and budget.stopped_at is not None)
     if trainer.is_world_process_zero():
         (output / "summary.json").write_text(json.dumps(summary, indent=2))
     trainer.accelerator.wait_for_everyone()
