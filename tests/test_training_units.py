@@ -331,3 +331,20 @@ def test_bf16_training_keeps_frozen_weights_in_bf16_and_lora_in_fp32(tiny_model_
         assert lora_b and all(p.grad is not None and p.grad.abs().sum() > 0 for p in lora_b)
         losses[precision] = float(loss.detach())
     assert losses["bf16"] == pytest.approx(losses["no"], rel=0.02)
+
+
+@pytest.mark.parametrize("disable_tqdm", [False, True], ids=["bar", "quiet-logging"])
+def test_training_progress_is_one_bar_and_never_log_dicts(disable_tqdm, tmp_path, lora_model) -> None:
+    """With transformers' logging quiet (the CLI's) the Trainer would print every log dict on stdout."""
+    from transformers import Trainer, TrainingArguments
+    from transformers.trainer_callback import PrinterCallback, ProgressCallback
+
+    from sqlora.training.callbacks import ProgressBarCallback, quiet_progress
+
+    args = TrainingArguments(output_dir=str(tmp_path), disable_tqdm=disable_tqdm, use_cpu=True, report_to=[])
+    trainer = Trainer(model=lora_model, args=args)
+    kinds = lambda: [type(c) for c in trainer.callback_handler.callbacks]  # noqa: E731
+    assert (PrinterCallback in kinds()) is disable_tqdm
+    quiet_progress(trainer)
+    assert PrinterCallback not in kinds() and ProgressCallback not in kinds()
+    assert kinds().count(ProgressBarCallback) == 1

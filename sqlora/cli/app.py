@@ -8,8 +8,10 @@ lets the traceback through instead.
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -113,9 +115,12 @@ app = typer.Typer(
 
 
 def quiet_libraries(progress: bool) -> None:
-    """No weight-loading or download progress bars from transformers / huggingface_hub unless ``progress``."""
+    """No weight-loading or download progress bars from transformers / huggingface_hub unless ``progress``, and
+    none of the libraries' notes a user cannot act on (optional kernels, internal deprecations)."""
     os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "0" if progress else "1"
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    logging.getLogger("bitsandbytes").setLevel(logging.ERROR)  # "pip install kernels" for a faster CPU 4-bit matmul
+    warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
     if "huggingface_hub" in sys.modules:
         from huggingface_hub.utils import disable_progress_bars, enable_progress_bars
 

@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 from transformers import TrainerCallback
-from transformers.trainer_callback import ProgressCallback
+from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
 from sqlora.data.record import Example
 from sqlora.training.memory import trim_heap
@@ -62,9 +62,11 @@ def run_record(logs: dict, step: int) -> dict | None:
 
 
 def quiet_progress(trainer) -> None:
-    """Swap the Trainer's progress bar for one that shows the loss instead of printing log dicts on stdout."""
-    if trainer.pop_callback(ProgressCallback):
-        trainer.add_callback(ProgressBarCallback)
+    """Swap the Trainer's progress output (a bar, or log dicts printed on stdout when transformers' logging is
+    quiet) for one progress bar on stderr that shows the loss."""
+    trainer.pop_callback(ProgressCallback)
+    trainer.pop_callback(PrinterCallback)
+    trainer.add_callback(ProgressBarCallback)
 
 
 class RunLogCallback(TrainerCallback):
