@@ -53,7 +53,7 @@ def adapt_one(db_id: str, args: argparse.Namespace) -> dict:
         max_pairs=args.max_pairs,
         general_data=str(SHARED / "sql-create-context" / "train.jsonl"),
         eval_limit=args.eval_limit,
-        train={"max_steps": args.max_steps} if args.max_steps else {},
+        train={k: v for k, v in (("max_steps", args.max_steps), ("max_minutes", args.train_minutes)) if v},
         progress=False,
     )
     report = run_adapt(options, say=lambda line: print(f"  {db_id}: {line}", flush=True))
@@ -86,6 +86,7 @@ def main() -> None:
     parser.add_argument("--from-adapter", default="shipped", help="Adapter adaptation starts from.")
     parser.add_argument("--model", help="Base model (default: the embedded one).")
     parser.add_argument("--max-steps", type=int, help="Training steps per database (default: sqlora adapt's).")
+    parser.add_argument("--train-minutes", type=float, help="Training time budget (default: sqlora adapt's).")
     parser.add_argument("--max-pairs", type=int, default=3000)
     parser.add_argument("--eval-limit", type=int, default=100, help="Generated validation pairs scored.")
     parser.add_argument("--questions-limit", type=int, help="At most this many Spider questions per database.")

@@ -7,3 +7,7 @@ ADAPTER_META = "sqlora.json"
 
 DEFAULT_MAX_NEW_TOKENS = 160
 """The generation budget: most tokens generated per answer unless a caller sets another."""
+
+ADAPT_TRAIN_MINUTES = 15.0
+"""``sqlora adapt``'s training time budget: with generation and scoring, about 25 minutes for a 10-table database
+on 2 CPU cores."""

@@ -21,6 +21,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from sqlora.adapt.questions import load_questions
 from sqlora.adapt.scoring import score
 from sqlora.adapt.split import general_sample, split_pairs
+from sqlora.constants import ADAPT_TRAIN_MINUTES
 from sqlora.data.loaders import DataError, load_examples
 from sqlora.db import Database, DatabaseError
 from sqlora.synth import SynthError, database_examples, generate_pairs, write_jsonl
@@ -68,7 +69,8 @@ def _train_config(options: AdaptOptions, train_file: Path, valid_file: Path | No
     from sqlora.training import TrainConfig
 
     known = {f.name for f in dataclasses.fields(TrainConfig)}
-    values = {"max_steps": 200, "epochs": 1.0, "warmup_steps": 10, "logging_steps": 10, "save_steps": 100}
+    values = {"max_steps": 200, "max_minutes": ADAPT_TRAIN_MINUTES, "epochs": 1.0, "warmup_steps": 10}
+    values.update(logging_steps=10, save_steps=100)
     values.update(options.train)
     values.update(data=str(train_file), output=options.output, seed=options.seed)
     values["eval_data"] = str(valid_file) if valid_file else None
@@ -214,7 +216,7 @@ def run_adapt(options: AdaptOptions, say: Callable[[str], None] = print) -> dict
 
 
 def _train_summary(summary: object) -> dict:
-    keys = ("steps", "first_loss", "final_loss", "best_eval_loss", "elapsed_s")
+    keys = ("steps", "first_loss", "final_loss", "best_eval_loss", "elapsed_s", "stopped_by_time_budget")
     return {k: summary.get(k) for k in keys if k in summary} if isinstance(summary, dict) else {}
 
 

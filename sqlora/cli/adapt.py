@@ -8,6 +8,7 @@ import typer
 
 from sqlora.cli.app import app, console, fail
 from sqlora.cli.checks import answering_adapter, check_model
+from sqlora.constants import ADAPT_TRAIN_MINUTES
 
 DB_HELP = "SQLAlchemy URL (sqlite:///f.sqlite, postgresql+psycopg://..., mysql+pymysql://..., duckdb:///f.duckdb)"
 
@@ -38,7 +39,9 @@ def adapt_command(
     general_ratio: float = typer.Option(0.5, "--general-ratio", help="General rows per generated training pair."),
     max_steps: int = typer.Option(200, "--max-steps", help="Most training steps."),
     train_minutes: float = typer.Option(
-        15.0, "--train-minutes", help="Most minutes of training (pair generation and scoring come on top)."
+        ADAPT_TRAIN_MINUTES,
+        "--train-minutes",
+        help="Most minutes of training (pair generation and scoring come on top).",
     ),
     config: Path | None = typer.Option(None, "--config", help="YAML of training settings (TrainConfig keys)."),  # noqa: B008
     quantize: bool = typer.Option(True, "--quantize/--no-quantize", help="QLoRA (4-bit base) or plain LoRA."),
