@@ -257,6 +257,18 @@ def _cases() -> dict[str, Case]:
     c["adapt-steps-zero"] = Case(
         ["adapt", "--db", "{musical}", "--output", "{tmp}/a", "--max-steps", "0"], ("--max-steps",)
     )
+    c["adapt-minutes-zero"] = Case(
+        ["adapt", "--db", "{musical}", "--output", "{tmp}/a", "--train-minutes", "0"], ("--train-minutes",)
+    )
+    c["adapt-from-and-base"] = Case(
+        ["adapt", "--db", "{musical}", "--output", "{tmp}/a", "--from", "shipped", "--base"], ("--base",)
+    )
+    c["adapt-paraphrase-model-missing"] = Case(
+        ["adapt", "--db", "{musical}", "--output", "{tmp}/a", "--paraphrase-model", "./nope"], ("model directory",)
+    )
+    c["train-minutes-negative"] = Case(
+        ["train", *tiny, "--data", "{ok_jsonl}", "--max-minutes", "-1"], ("max_minutes",)
+    )
     c["adapt-questions-missing"] = Case(
         ["adapt", "--db", "{musical}", "--output", "{tmp}/a", "--questions", "{missing}.jsonl"], ("questions",)
     )
