@@ -214,8 +214,10 @@ def test_adapt_on_the_embedded_model_starts_from_the_shipped_adapter(tmp_path, s
 
     db = writable_copy(spider_dir, "climbing", tmp_path)
     out = tmp_path / "out"
+    config = tmp_path / "train.yaml"
+    config.write_text("warmup_steps: 0\n")  # with a warmup, a one-step run's only step has learning rate 0
     args = ["adapt", "--db", str(db), "--output", str(out), "--max-steps", "1", "--eval-limit", "1",
-            "--max-pairs", "16", "--max-new-tokens", "16", "--paraphrase-model", "embedded"]  # fmt: skip
+            "--max-pairs", "16", "--max-new-tokens", "16", "--paraphrase-model", "embedded", "--config", str(config)]  # fmt: skip
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     report = json.loads((out / "adapt_report.json").read_text())
