@@ -76,7 +76,7 @@ def paraphrase_pairs(
 
     tokenizer = load_tokenizer(model)
     tokenizer.padding_side = "left"
-    llm = load_model(model, device="cpu" if not torch.cuda.is_available() else None).eval()
+    llm = load_model(model).eval()
     kept: list[Pair] = []
     for start in range(0, len(pairs), batch_size):
         batch = pairs[start : start + batch_size]
