@@ -6,6 +6,7 @@ import json
 import sqlite3
 
 import pytest
+import sqlglot
 from typer.testing import CliRunner
 
 from sqlora.adapt.split import general_sample, split_pairs
@@ -151,6 +152,31 @@ def test_adapt_on_postgres_leaves_the_database_unchanged(spider_dir, pg_schema, 
     assert report["scores"]["validation"]["after"]["n"] == 2
     assert "postgres@" not in (out / "adapt_report.json").read_text()  # no server URL in the report
     assert pg_checksum(pg_schema) == before
+    trained = [json.loads(line)["answer"] for line in (out / "data" / "train.jsonl").read_text().splitlines()]
+    assert len(trained) == report["train_pairs"]  # every pair survives the rewrite into the training dialect
+    assert all(sqlglot.parse_one(sql, read="sqlite") for sql in trained)
+
+
+def test_training_rows_are_rewritten_in_sqlite():
+    from sqlora.adapt.pipeline import in_training_dialect
+    from sqlora.data.record import Example
+
+    rows = [Example("q", "CREATE TABLE t (a INT)", 'SELECT "a" FROM "s"."t" WHERE a ILIKE \'x%\''),
+            Example("q", "", "SELECT FROM WHERE (")]  # fmt: skip
+    rewritten = [r.sql for r in in_training_dialect(rows, "postgres")]
+    assert rewritten == ['SELECT "a" FROM "t" WHERE LOWER(a) LIKE LOWER(\'x%\')']  # ILIKE, said in SQLite
+    assert in_training_dialect(rows, "sqlite") == rows
+
+
+def test_answers_are_scored_in_the_database_dialect():
+    from sqlora.adapt.scoring import in_dialect
+
+    context = "CREATE TABLE singer (name TEXT, age INT)"
+    assert in_dialect('SELECT name FROM singer WHERE name = "Bob"', "postgres", context) == (
+        "SELECT name FROM singer WHERE name = 'Bob'"
+    )
+    assert in_dialect("SELECT name FROM singer LIMIT 2", "tsql", context) == "SELECT TOP 2 name FROM singer"
+    assert in_dialect("SELEC name FRM", "postgres", context) == "SELEC name FRM"  # left to fail as itself
 
 
 def test_split_keeps_family_and_table_groups_together():

@@ -15,15 +15,20 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import sqlglot
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from sqlglot import exp
+from sqlglot.errors import ErrorLevel, SqlglotError
 
 from sqlora.adapt.questions import load_questions
 from sqlora.adapt.scoring import score
 from sqlora.adapt.split import general_sample, split_pairs
 from sqlora.constants import ADAPT_TRAIN_MINUTES
 from sqlora.data.loaders import DataError, load_examples
+from sqlora.data.record import Example
 from sqlora.db import Database, DatabaseError
+from sqlora.sql.dialects import TRAINING_DIALECT
 from sqlora.synth import SynthError, database_examples, generate_pairs, write_jsonl
 
 REPORT_JSON, REPORT_MD = "adapt_report.json", "adapt_report.md"
@@ -112,6 +117,28 @@ def _generate(db: Database, options: AdaptOptions) -> list:
     return pairs
 
 
+def in_training_dialect(rows: list[Example], dialect: str) -> list[Example]:
+    """Rows whose SQL (in the database's ``dialect``) is rewritten in SQLite, the dialect models are trained on.
+
+    ``ask``/``serve`` rewrite answers back for the database, so a model adapted on PostgreSQL or MariaDB keeps
+    one SQL dialect; schema qualifiers go, as the schema context names tables without them. A row sqlglot cannot
+    rewrite is left out.
+    """
+    if dialect == TRAINING_DIALECT:
+        return rows
+    out = []
+    for row in rows:
+        try:
+            tree = sqlglot.parse_one(row.sql, read=dialect)
+            for table in tree.find_all(exp.Table):
+                table.set("db", None)
+            sql = tree.sql(dialect=TRAINING_DIALECT, unsupported_level=ErrorLevel.RAISE)
+            out.append(dataclasses.replace(row, sql=sql))
+        except SqlglotError:
+            continue
+    return out
+
+
 def _paraphrase(pairs: list, options: AdaptOptions) -> list:
     from sqlora.synth.paraphrase import paraphrase_pairs
 
@@ -160,8 +187,8 @@ def run_adapt(options: AdaptOptions, say: Callable[[str], None] = print) -> dict
         train_rows, valid_rows = database_examples(db, train_pairs), database_examples(db, valid_pairs)
         general = general_sample(pool, round(len(train_rows) * options.general_ratio), options.seed)
         write_jsonl(train_rows + valid_rows, data / "pairs.jsonl")
-        write_jsonl(train_rows + general, train_file)
-        write_jsonl(valid_rows, valid_file)
+        write_jsonl(in_training_dialect(train_rows, db.dialect) + general, train_file)
+        write_jsonl(in_training_dialect(valid_rows, db.dialect), valid_file)
         if not valid_rows:
             config.eval_data = None
         say(f"{len(pairs)} pairs ({len(train_rows)} train, {len(valid_rows)} validation) + {len(general)} general rows")

@@ -11,6 +11,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from sqlora.data.record import Example
 from sqlora.evaluation.execution import has_top_level_order_by, results_match
+from sqlora.sql.dialects import DialectError
+from sqlora.sql.to_dialect import transpile_from_sqlite
 
 if TYPE_CHECKING:
     from sqlora.db.connect import Database
@@ -47,6 +49,14 @@ def compare(db: Database, gold_sql: str, pred_sql: str, timeout_s: float = 10.0)
     return results_match(gold.rows, pred.rows, has_top_level_order_by(gold_sql)), None
 
 
+def in_dialect(sql: str, dialect: str, context: str) -> str:
+    """A generated (SQLite) answer in ``dialect``; unchanged when it cannot be rewritten (it then fails as itself)."""
+    try:
+        return transpile_from_sqlite(sql, dialect, context) if sql.strip() else sql
+    except DialectError:
+        return sql
+
+
 def score(
     db: Database,
     examples: Sequence[Example],
@@ -55,7 +65,11 @@ def score(
     batch_size: int = 8,
     progress: bool = True,
 ) -> dict:
-    """Generate SQL for every example and score it on ``db``: ``{"n", "n_scored", "ex", "rows"}``."""
+    """Generate SQL for every example and score it on ``db``: ``{"n", "n_scored", "ex", "rows"}``.
+
+    Gold SQL is in the database's dialect; answers (in SQLite, the training dialect) are rewritten for it first,
+    as ``sqlora ask --db`` does.
+    """
     rows: list[Scored] = []
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=Console(stderr=True), disable=not progress, transient=True) as bar:
@@ -64,7 +78,7 @@ def score(
             chunk = examples[start : start + batch_size]
             answers = generator.generate_batch([(e.question, e.context) for e in chunk])
             for example, answer in zip(chunk, answers, strict=True):
-                pred = answer.sql or ""
+                pred = in_dialect(answer.sql or "", db.dialect, example.context)
                 correct, error = compare(db, example.sql, pred)
                 rows.append(Scored(example.question, example.sql, pred, correct, error))
             bar.advance(task, len(chunk))
