@@ -69,6 +69,7 @@ def test_grpo_run_writes_an_adapter(tmp_path, tiny_model_dir, sql_create_context
     assert result.exit_code == 0, result.output
     summary = json.loads((run / "summary.json").read_text())
     assert summary["method"] == "grpo" and summary["steps"] == 2 and summary["questions"] == 8
+    assert summary["stopped_by_time_budget"] is False
     assert [h["step"] for h in summary["history"]] == [1, 2]
     assert all(0.0 <= h["reward"] <= 1.0 for h in summary["history"])
     assert (run / "adapter_model.safetensors").exists() and (run / "checkpoint-2").is_dir()

@@ -105,13 +105,14 @@ def run_grpo(config: TrainConfig) -> dict:
     )
     model = build_model(config, precision, device, args.local_process_index, bool(config.fsdp or config.deepspeed))
     log = RunLogCallback(Path(config.output))
+    budget = TimeBudgetCallback(config.max_minutes) if config.max_minutes else None
     trainer = GRPOTrainer(
         model=model,
         reward_funcs=execution_reward,
         args=args,
         train_dataset=Dataset.from_list(rows),
         processing_class=tokenizer,
-        callbacks=[log, TimeBudgetCallback(config.max_minutes)] if config.max_minutes else [log],
+        callbacks=[log, budget] if budget else [log],
     )
     quiet_progress(trainer)
     write_run_files(trainer, config)
@@ -128,6 +129,7 @@ def run_grpo(config: TrainConfig) -> dict:
         "peak_memory_bytes": peak_memory_bytes(device),
         "first_reward": rewards[0] if rewards else None,
         "final_reward": rewards[-1] if rewards else None,
+        "stopped_by_time_budget": bool(budget and budget.stopped_at is not None),
         "history": [
             {k: h[k] for k in ("step", "loss", "reward", "reward_std", "learning_rate") if k in h}
             for h in trainer.state.log_history

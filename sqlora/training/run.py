@@ -100,8 +100,7 @@ def run_training(config: TrainConfig) -> dict:
     if trainer.is_fsdp_enabled:
         trainer.accelerator.state.fsdp_plugin.set_state_dict_type("FULL_STATE_DICT")
     trainer.save_model(str(output))
-    summary = run_summary(trainer, log, data.counts, config, elapsed, device, stopper)
-    summary["stopped_by_time_budget"] = bool(budget and budget.stopped_at is not None)
+    summary = run_summary(trainer, log, data.counts, config, elapsed, device, stopper, budget)
     if trainer.is_world_process_zero():
         (output / "summary.json").write_text(json.dumps(summary, indent=2))
     trainer.accelerator.wait_for_everyone()
@@ -129,8 +128,8 @@ def resume_checkpoint(config: TrainConfig) -> str | None:
     return get_last_checkpoint(str(output)) if config.resume and output.is_dir() else None
 
 
-def run_summary(trainer, log, counts: dict, config: TrainConfig, elapsed: float, device: str, stopper) -> dict:
-    """What the run did: steps, tokens, speed, memory, losses and the full history."""
+def run_summary(trainer, log, counts: dict, config: TrainConfig, elapsed: float, device: str, stopper, budget) -> dict:
+    """What the run did: steps, tokens, speed, memory, losses, what stopped it early, and the full history."""
     state = trainer.state
     losses = [h["loss"] for h in log.history if "loss" in h]
     evals = [h["eval_loss"] for h in log.history if "eval_loss" in h]
@@ -147,6 +146,7 @@ def run_summary(trainer, log, counts: dict, config: TrainConfig, elapsed: float,
         "first_loss": losses[0] if losses else None,
         "best_eval_loss": min(evals) if evals else None,
         "early_stopped": bool(stopper and stopper.early_stopping_patience_counter >= stopper.early_stopping_patience),
+        "stopped_by_time_budget": bool(budget and budget.stopped_at is not None),
         "history": log.history,
         "processes": trainer.args.world_size,
         "threads": torch.get_num_threads() if device == "cpu" else None,
