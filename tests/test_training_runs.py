@@ -329,7 +329,7 @@ def _expected_tokens(config: TrainConfig, batches: int) -> int:
     from sqlora.training.sampler import EpochLengthGroupedSampler
 
     train = prepare_data(config, load_tokenizer(config.model)).train
-    sampler = EpochLengthGroupedSampler(config.batch_size * config.grad_accum, [len(f) for f in train], config.seed)
+    sampler = EpochLengthGroupedSampler(config.batch_size, [len(f) for f in train], config.seed)
     order = list(sampler)
     return sum(len(train[i]) for i in order[: batches * config.batch_size])
 

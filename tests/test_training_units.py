@@ -247,6 +247,16 @@ def test_sampler_order_depends_only_on_seed_and_epoch() -> None:
         assert sorted(_order(lengths, 8, epoch, 42)) == list(range(len(lengths)))  # each row once per epoch
 
 
+def test_sampler_shuffles_the_batches_not_only_the_rows() -> None:
+    """Successive batches are not sorted by length (no long-to-short sweep over consecutive optimizer steps)."""
+    lengths, batch = _lengths(803), 4
+    order = _order(lengths, batch, 0, 42)
+    longest = [max(lengths[i] for i in order[s : s + batch]) for s in range(0, len(order), batch)]
+    falls = sum(a > b for a, b in zip(longest, longest[1:], strict=False)) / (len(longest) - 1)
+    assert 0.35 < falls < 0.65, falls
+    assert sorted(order) == list(range(803))
+
+
 def _padding_fraction(order: list[int], lengths: list[int], batch: int) -> float:
     batches = [order[i : i + batch] for i in range(0, len(order), batch)]
     padded = sum(max(lengths[i] for i in b) * len(b) for b in batches)

@@ -28,8 +28,7 @@ class SQLTrainer(Trainer):
     def _get_train_sampler(self, train_dataset=None):
         if not self.length_grouping:
             return super()._get_train_sampler(train_dataset)
-        group = self.args.train_batch_size * self.args.gradient_accumulation_steps
-        return EpochLengthGroupedSampler(group, self.lengths, self.args.seed)
+        return EpochLengthGroupedSampler(self.args.train_batch_size, self.lengths, self.args.seed)
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         from peft.helpers import disable_input_dtype_casting
