@@ -200,28 +200,43 @@ def main() -> None:
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args()
 
-    previous = json.loads(args.output.read_text())["databases"] if args.output.exists() else []
-    results = []
+    settings = {k: str(v) for k, v in vars(args).items() if k not in ("dbs", "runs", "output")}
     for db_id in args.dbs.split(","):
-        when = {"date": datetime.now(UTC).strftime("%Y-%m-%d"), "machine": machine_facts()}
-        results.append(when | {"from_adapter": args.from_adapter} | adapt_one(db_id, args))
-        r = results[-1]
+        when = {"date": datetime.now(UTC).strftime("%Y-%m-%d"), "commit": commit(), "machine": machine_facts()}
+        when["settings"] = settings
+        r = when | {"from_adapter": args.from_adapter} | adapt_one(db_id, args)
         print(f"{db_id}: base {r['base_ex']:.1%}, from {r['from_ex']:.1%}, adapted {r['adapted_ex']:.1%}")
-    measured = {(r["db_id"], r["backend"]) for r in results}
-    results = [r for r in previous if (r["db_id"], r["backend"]) not in measured] + results
+        results = record(r, args.output)
     print(f"{'database':<30} {'n':>4} {'base %':>7} {'from %':>7} {'adapted %':>10} {'minutes':>8}")
     for r in results:
         print(
             f"{r['db_id'] + ' (' + r['backend'] + ')':<30} {r['questions']:>4} {100 * r['base_ex']:>7.1f} "
             f"{100 * r['from_ex']:>7.1f} {100 * r['adapted_ex']:>10.1f} {r['adapt_s'] / 60:>8.1f}"
         )
-    mean = {key: sum(r[key] for r in results) / len(results) for key in ("base_ex", "from_ex", "adapted_ex")}
+    mean = json.loads(args.output.read_text())["mean"]
     print(f"{'mean':<30} {'':>4} " + " ".join(f"{100 * mean[k]:>7.1f}" for k in mean))
-    document = {"settings": {k: str(v) for k, v in vars(args).items() if k != "dbs"}, "mean": mean,
-                "databases": results}  # fmt: skip
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(document, indent=2))
     print(f"wrote {args.output}")
+
+
+def commit() -> str:
+    """The checkout's commit (with ``+changes`` when the tree differs from it)."""
+    import subprocess
+
+    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout
+    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT, capture_output=True,
+                           text=True).stdout  # fmt: skip
+    return head.strip() + ("+changes" if dirty.strip() else "")
+
+
+def record(entry: dict, output: Path) -> list[dict]:
+    """Add one database's result to the JSON file (replacing an earlier one for the same database and backend)."""
+    previous = json.loads(output.read_text())["databases"] if output.exists() else []
+    key = (entry["db_id"], entry["backend"])
+    results = [r for r in previous if (r["db_id"], r["backend"]) != key] + [entry]
+    mean = {k: sum(r[k] for r in results) / len(results) for k in ("base_ex", "from_ex", "adapted_ex")}
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps({"mean": mean, "databases": results}, indent=2))
+    return results
 
 
 if __name__ == "__main__":
