@@ -27,6 +27,19 @@ console = Console(stderr=True)
 """Diagnostics go to stderr; results go to stdout (``typer.echo`` or :data:`out`)."""
 out = Console()
 
+
+def show_rows(result: Any) -> None:
+    """A query result as a table on stdout, with its row count and time on stderr."""
+    from rich.table import Table
+
+    table = Table(*[escape(str(c)) for c in result.columns])
+    for row in result.rows:
+        table.add_row(*[escape(str(v)) for v in row])
+    out.print(table)
+    more = " (truncated)" if result.truncated else ""
+    console.print(f"{len(result.rows)} rows{more} in {result.elapsed_s:.3f} s")
+
+
 EXIT_ERROR = 2
 """Exit code of every expected failure (bad input, unreachable database, missing model ...)."""
 EXIT_UNUSABLE = 1

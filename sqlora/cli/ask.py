@@ -10,8 +10,6 @@ import json
 from typing import Any
 
 import typer
-from rich.markup import escape
-from rich.table import Table
 
 from sqlora.cli.app import (
     EXIT_UNUSABLE,
@@ -23,9 +21,9 @@ from sqlora.cli.app import (
     console,
     constrained_option,
     fail,
-    out,
     precision_option,
     print_error,
+    show_rows,
 )
 from sqlora.cli.checks import (
     answering_adapter,
@@ -56,15 +54,6 @@ def _validate(question: str, schema: str | None, db: str | None, execute: bool) 
         fail("--execute needs --db URL (a pasted --schema has no rows to run on)")
     if schema is not None:
         check_schema_ddl(schema)
-
-
-def _show_rows(result: Any) -> None:
-    table = Table(*[escape(str(c)) for c in result.columns])
-    for row in result.rows:
-        table.add_row(*[escape(str(v)) for v in row])
-    out.print(table)
-    more = " (truncated)" if result.truncated else ""
-    console.print(f"{len(result.rows)} rows{more} in {result.elapsed_s:.3f} s")
 
 
 @app.command()
@@ -138,7 +127,7 @@ def ask(
     else:
         typer.echo(report["sql"])
         if rows is not None:
-            _show_rows(rows)
+            show_rows(rows)
         if problem is None:
             console.print(f"[green]valid[/] ({result.latency_s:.2f} s, {result.generated_tokens} tokens)")
     if problem is not None:

@@ -9,9 +9,8 @@ import typer
 from rich.markup import escape
 from rich.panel import Panel
 from rich.syntax import Syntax
-from rich.table import Table
 
-from sqlora.cli.app import app, console, fail, out
+from sqlora.cli.app import app, console, fail, out, show_rows
 from sqlora.cli.checks import check_positive, open_database
 from sqlora.cli.data import data_app
 
@@ -108,12 +107,7 @@ def query_command(
     if as_json:
         typer.echo(json.dumps(result.to_dict(), default=str))
         return
-    table = Table(*[escape(str(c)) for c in result.columns])
-    for row in result.rows:
-        table.add_row(*[escape(str(v)) for v in row])
-    out.print(table)
-    more = " (truncated)" if result.truncated else ""
-    console.print(f"{len(result.rows)} rows{more} in {result.elapsed_s:.3f} s")
+    show_rows(result)
 
 
 @app.command("optimize")
