@@ -36,7 +36,7 @@ LEVERS = {
     "lever_fp32_compute": "sqlora defaults in fp32 (no bf16 autocast, which is the default on native-bf16 CPUs)",
     "lever_bf16_compute": "sqlora defaults with bf16 autocast forced (emulated on CPUs without native bf16)",
     "lever_micro_batch_1": "sqlora defaults as batch 1 x grad-accum 16 (same 16 rows per optimizer step)",
-    "lever_keep_freed_memory": "sqlora defaults with --no-release-memory (glibc keeps freed activation memory)",
+    "lever_release_memory": "sqlora defaults with --release-memory (freed activation memory given back to the OS)",
 }
 BASELINE = "baseline_defaults"
 BASELINE_DESCRIPTION = "sqlora train defaults of the --baseline-tree checkout, same rows"
@@ -167,7 +167,7 @@ SQLORA_VARIANTS = {
     "lever_fp32_compute": {"mixed_precision": "no"},
     "lever_bf16_compute": {"mixed_precision": "bf16"},
     "lever_micro_batch_1": {"batch_size": 1, "grad_accum": 16},
-    "lever_keep_freed_memory": {"release_memory": False},
+    "lever_release_memory": {"release_memory": True},
 }
 
 
