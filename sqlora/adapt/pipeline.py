@@ -185,13 +185,19 @@ def run_adapt(options: AdaptOptions, say: Callable[[str], None] = print) -> dict
             say(f"{len(paraphrased)} of {len(train_pairs)} training questions reworded by {options.paraphrase_model}")
             train_pairs = train_pairs + paraphrased
         train_rows, valid_rows = database_examples(db, train_pairs), database_examples(db, valid_pairs)
-        general = general_sample(pool, round(len(train_rows) * options.general_ratio), options.seed)
         write_jsonl(train_rows + valid_rows, data / "pairs.jsonl")
-        write_jsonl(in_training_dialect(train_rows, db.dialect) + general, train_file)
-        write_jsonl(in_training_dialect(valid_rows, db.dialect), valid_file)
-        if not valid_rows:
+        train_sqlite = in_training_dialect(train_rows, db.dialect)
+        valid_sqlite = in_training_dialect(valid_rows, db.dialect)
+        dropped = len(train_rows) + len(valid_rows) - len(train_sqlite) - len(valid_sqlite)
+        if dropped:
+            say(f"{dropped} pair(s) left out of training: their SQL has no SQLite equivalent")
+        general = general_sample(pool, round(len(train_sqlite) * options.general_ratio), options.seed)
+        write_jsonl(train_sqlite + general, train_file)
+        write_jsonl(valid_sqlite, valid_file)
+        if not valid_sqlite:
             config.eval_data = None
-        say(f"{len(pairs)} pairs ({len(train_rows)} train, {len(valid_rows)} validation) + {len(general)} general rows")
+        counts = f"{len(train_sqlite)} train, {len(valid_sqlite)} validation"
+        say(f"{len(pairs)} pairs ({counts}) + {len(general)} general rows")
 
         from sqlora.training import train
 
@@ -227,9 +233,9 @@ def run_adapt(options: AdaptOptions, say: Callable[[str], None] = print) -> dict
         "started_from": options.from_adapter or (config.model or "embedded"),
         "pairs": len(pairs),
         "families": dict(sorted(Counter(p.family for p in pairs).items())),
-        "train_pairs": len(train_rows),
+        "train_pairs": len(train_sqlite),
         "paraphrased_pairs": len(paraphrased),
-        "validation_pairs": len(valid_rows),
+        "validation_pairs": len(valid_sqlite),
         "general_rows": len(general),
         "questions": len(questions),
         "train": _train_summary(summary),
