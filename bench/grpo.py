@@ -58,14 +58,18 @@ def grpo_config(adapter: Path, args: argparse.Namespace):
     )
 
 
-def score(adapter: Path, rows: list) -> dict:
-    """EX, validity and latency of ``adapter`` on ``rows`` with sqlora's default decoding."""
+def score(adapter: Path, sets: dict[str, list]) -> dict[str, dict]:
+    """EX, validity and latency of ``adapter`` on each set of rows with sqlora's default decoding (one model load)."""
     from sqlora.evaluation.runner import evaluate
     from sqlora.inference.generator import SQLGenerator
 
-    started = time.perf_counter()
-    report = evaluate(rows, SQLGenerator(adapter=str(adapter)), SHARED / "spider" / "database", progress=False)
-    return summarize(report.aggregates, started)
+    generator = SQLGenerator(adapter=str(adapter))
+    scores = {}
+    for name, rows in sets.items():
+        started = time.perf_counter()
+        report = evaluate(rows, generator, SHARED / "spider" / "database", progress=False)
+        scores[name] = summarize(report.aggregates, started)
+    return scores
 
 
 def holdout_rows(rows: int) -> list:
@@ -91,6 +95,8 @@ def main() -> None:
     parser.add_argument("--output-run", type=Path, default=ROOT / "runs" / "grpo_bench")
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args()
+    if not (args.adapter / "train_config.yaml").is_file():
+        parser.error(f"{args.adapter} is not a training run: it has no train_config.yaml")
 
     from sqlora.training import train
     from sqlora.training.hardware import machine_facts
@@ -99,9 +105,9 @@ def main() -> None:
     sets = {"validation": validation_rows(args.adapter, args.rows)}
     if args.holdout:
         sets["held-out"] = holdout_rows(100)
-    before = {name: score(args.adapter, rows) for name, rows in sets.items()}
+    before = score(args.adapter, sets)
     summary = train(config)
-    after = {name: score(args.output_run, rows) for name, rows in sets.items()}
+    after = score(args.output_run, sets)
 
     print(f"{'rows':<12} {'n':>4} {'EX before':>10} {'EX after':>9} {'valid before':>13} {'valid after':>12}")
     for name in sets:
@@ -110,7 +116,7 @@ def main() -> None:
         print(f"{name:<12} {b['n']:>4} {ex} {valid}")
     print(
         f"GRPO: {summary['steps']} steps in {summary['elapsed_s'] / 60:.1f} min on {summary['questions']} questions,"
-        f" reward {summary['first_reward']} -> {summary['final_reward']}"
+        f" mean group reward {summary['first_reward']:.2f} -> {summary['final_reward']:.2f}"
     )
     entry = {
         "date": datetime.now(UTC).strftime("%Y-%m-%d"),
