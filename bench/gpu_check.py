@@ -3,6 +3,7 @@
 Builds a random-weight model of Qwen1.5-4B's architecture (configs/models/qwen1.5-4b-architecture.json) with the
 embedded SmolLM2 tokenizer, then, each step in its own process:
 
+  attention     SDPA's gradients for a left-padded batch under the plain mask and under sqlora's (in-process)
   fp16 / bf16   the article's recipe (sqlora/configs/article-qwen1.5-4b.yaml: QLoRA NF4, r=16, alpha=32,
                 q/k/v/o, batch 4 x grad-accum 4, lr 2e-4) for 20 steps on the same 16 rows, warmup 2
   resume        the fp16 run continued from its step-10 checkpoint (`--resume`) to step 20
@@ -15,6 +16,7 @@ and asserts finite falling loss, non-zero LoRA B weights, checkpoints written; p
     bash bench/gpu_check.sh WHEEL_DIR            # installs the wheels the machine lacks, then runs this
     python bench/gpu_check.py --tokenizer DIR --output bench/results/gpu_check.json
     python bench/gpu_check.py --tiny ...          # 2 small layers: tries the whole script on a CPU in a minute
+    python bench/gpu_check.py --only bf16 fsdp    # some steps (resume needs fp16's run, merge_generate bf16's)
 """
 
 from __future__ import annotations
@@ -61,6 +63,7 @@ ROWS = [
      "SELECT id FROM room WHERE beds = 2"),
 ]  # fmt: skip
 QUESTIONS = ROWS[:4]
+STEPS = ["attention", "fp16", "bf16", "resume", "merge_generate", "zero3", "fsdp"]  # resume needs fp16, merge bf16
 
 
 def build_model(target: Path, tokenizer_dir: str, tiny: bool) -> dict:
@@ -161,6 +164,7 @@ def main() -> None:
     parser.add_argument("--tiny", action="store_true", help="2 small layers: try the script quickly, on CPU too")
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--step-timeout", type=int, default=240, help="seconds each training step may take")
+    parser.add_argument("--only", nargs="+", choices=STEPS, default=STEPS, help="run these steps, in this order")
     args = parser.parse_args()
 
     import torch
@@ -195,9 +199,11 @@ def main() -> None:
     }
     skipped = {"zero3": "needs a GPU and deepspeed", "fsdp": "needs a GPU (accelerate refuses FSDP on CPU)"}
     with log_path.open("w") as log:
-        for name in ("fp16", "bf16", "resume", "merge_generate", "zero3", "fsdp"):
+        for name in args.only:
             output = args.work / name
-            if name == "merge_generate":
+            if name == "attention":
+                report["steps"][name] = attention_step()
+            elif name == "merge_generate":
                 report["steps"][name] = merge_step(args.work / "bf16", args.work / "merged")
             elif name in engines and not gpu:
                 report["steps"][name] = {"skipped": skipped[name]}
@@ -250,6 +256,44 @@ def compare_resumed(resumed: dict, straight: dict) -> None:
         resumed["checks"]["matches_straight_run"] = all(
             abs(a - b) <= 0.02 * abs(b) for a, b in zip(resumed["losses"][10:], tail, strict=False)
         )
+
+
+def attention_gradients(mask, dtype) -> dict:
+    """NaN counts in SDPA's query/key/value gradients for a left-padded batch (4 x 20 heads x 64 x 128)."""
+    import torch
+    import torch.nn.functional as F
+
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    torch.manual_seed(0)
+    q, k, v = (torch.randn(4, 20, 64, 128, device=device, dtype=dtype, requires_grad=True) for _ in range(3))
+    out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask.to(device))
+    out.float().square().sum().backward()
+    return {name: int(t.grad.isnan().sum()) for name, t in (("q", q), ("k", k), ("v", v))}
+
+
+def attention_step() -> dict:
+    """SDPA's gradients under the mask transformers builds from a left-padded 2D mask (padding rows attend to
+    nothing) and under sqlora's (`attention_mask_4d`: padding rows attend to themselves), in fp16 and bf16."""
+    import torch
+
+    from sqlora.training.features import attention_mask_4d
+
+    started = time.perf_counter()
+    mask = torch.ones(4, 64, dtype=torch.long)
+    for row, pad in enumerate((0, 5, 17, 40)):
+        mask[row, :pad] = 0
+    causal = torch.ones(64, 64, dtype=torch.bool).tril()
+    plain = (causal & mask.bool()[:, None, :])[:, None]  # what transformers' SDPA mask holds
+    result: dict = {"nan_gradients": {}}
+    for dtype in (torch.float16, torch.bfloat16):
+        for label, tensor in (("plain", plain), ("sqlora", attention_mask_4d(mask))):
+            result["nan_gradients"][f"{label}_{str(dtype).split('.')[-1]}"] = attention_gradients(tensor, dtype)
+    result["checks"] = {
+        "sqlora_mask_finite": all(
+            not any(counts.values()) for key, counts in result["nan_gradients"].items() if key.startswith("sqlora")
+        )
+    }
+    return {"ok": True, **result, "seconds": round(time.perf_counter() - started, 1)}
 
 
 def merge_step(adapter: Path, target: Path) -> dict:

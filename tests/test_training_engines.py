@@ -1,7 +1,8 @@
 """The shipped multi-device setups: each engine gets what its guide requires (checked without a GPU).
 
-FSDP and DeepSpeed cannot start without an accelerator (accelerate refuses FSDP on CPU); the 2-process DDP run
-is in test_training_runs.py, and bench/gpu_check.sh runs ZeRO-3 and FSDP for real on a GPU.
+The Trainer cannot start FSDP or DeepSpeed without an accelerator (accelerate refuses FSDP on CPU), so FSDP's
+adapter saving runs here on torch's FSDP directly (gloo, one CPU process); the 2-process DDP run is in
+test_training_runs.py, and bench/gpu_check.sh runs ZeRO-3 and FSDP through `sqlora train` on a GPU.
 """
 
 from __future__ import annotations
@@ -126,3 +127,51 @@ def test_precision_is_bf16_only_where_native() -> None:
     assert not native_bf16({"avx2", "avx512f", "avx512bw"})  # AVX512 without BF16: emulated, slower than fp32
     assert resolve_precision("fp16", "cuda") == "fp16" and resolve_precision("no", "cpu") == "no"
     assert resolve_precision("auto", "cpu") in ("bf16", "no")
+
+
+def test_fsdp_gathered_state_dict_gives_the_adapter_peft_would_save(tiny_model_dir: Path, tmp_path: Path) -> None:
+    """Real FSDP1 (gloo, one CPU process) with PEFT's auto-wrap policy: the adapter written from the gathered
+    state dict has PEFT's keys and the trained values (PEFT's own lookup misses names inside FSDP wrappers)."""
+    import torch.distributed as dist
+    from peft import LoraConfig, get_peft_model
+    from peft.utils import get_peft_model_state_dict
+    from peft.utils.other import fsdp_auto_wrap_policy
+    from torch.distributed.fsdp import FullStateDictConfig, ShardingStrategy, StateDictType
+    from torch.distributed.fsdp import FullyShardedDataParallel as FSDP
+    from transformers import AutoModelForCausalLM
+
+    from sqlora.training.trainer import lora_weights
+
+    torch.manual_seed(0)
+    base = AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32)
+    model = get_peft_model(base, LoraConfig(r=4, target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM"))
+    expected_keys = set(get_peft_model_state_dict(model))
+    dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'rendezvous'}", rank=0, world_size=1)
+    try:
+        wrapped = FSDP(
+            model,
+            auto_wrap_policy=fsdp_auto_wrap_policy(model),
+            use_orig_params=False,
+            sharding_strategy=ShardingStrategy.FULL_SHARD,
+            device_id=torch.device("cpu"),
+        )
+        optimizer = torch.optim.AdamW([p for p in wrapped.parameters() if p.requires_grad], lr=1e-2)
+        ids = torch.randint(0, 1000, (2, 16))
+        for _ in range(2):
+            wrapped(input_ids=ids, labels=ids).loss.backward()
+            optimizer.step()
+            optimizer.zero_grad()
+        config = FullStateDictConfig(offload_to_cpu=True, rank0_only=True)
+        with FSDP.state_dict_type(wrapped, StateDictType.FULL_STATE_DICT, config):
+            gathered = wrapped.state_dict()
+        with FSDP.summon_full_params(wrapped):
+            trained = {n: p.detach().clone() for n, p in model.named_parameters() if "lora_B" in n}
+    finally:
+        dist.destroy_process_group()
+    weights = lora_weights(gathered)
+    assert set(weights) == expected_keys
+    lora_b = {k: v for k, v in weights.items() if "lora_B" in k}
+    assert lora_b and all(float(v.abs().sum()) > 0 for v in lora_b.values())  # trained, not the zero init
+    for name, value in trained.items():
+        clean = name.replace("_fsdp_wrapped_module.", "").replace(".default.", ".")
+        torch.testing.assert_close(weights[clean], value)

@@ -62,6 +62,7 @@ def engine_settings(config: TrainConfig, precision: str, total_steps: int | None
         activation_checkpointing_kwargs={"use_reentrant": False},  # the reentrant variant breaks DDP with PEFT
         logging_steps=config.logging_steps or 10**9,
         logging_first_step=False,
+        logging_nan_inf_filter=False,  # a NaN loss is logged as NaN, not hidden behind the running mean
         save_strategy="steps" if save else "no",
         save_steps=config.save_steps if save else 500,
         save_total_limit=config.save_total_limit,

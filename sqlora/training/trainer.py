@@ -8,10 +8,20 @@ exactly after a resume.
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import torch
 from transformers import Trainer
 
+from sqlora.training.features import attention_mask_4d
 from sqlora.training.loss import answer_loss, logits_needed
 from sqlora.training.sampler import EpochLengthGroupedSampler
+
+
+def lora_weights(state_dict: dict[str, torch.Tensor], adapter: str = "default") -> dict[str, torch.Tensor]:
+    """The LoRA weights of a model's full state dict, keyed as in PEFT's ``adapter_model.safetensors``."""
+    marker = f".{adapter}."
+    return {key.replace(marker, "."): value for key, value in state_dict.items() if ".lora_" in key and marker in key}
 
 
 class SQLTrainer(Trainer):
@@ -39,10 +49,21 @@ class SQLTrainer(Trainer):
         with disable_input_dtype_casting(self.accelerator.unwrap_model(model), active=autocast):
             outputs = model(
                 input_ids=inputs["input_ids"],
-                attention_mask=inputs["attention_mask"],
+                attention_mask=attention_mask_4d(inputs["attention_mask"]),
                 position_ids=inputs["position_ids"],
                 logits_to_keep=logits_needed(labels),
                 use_cache=False,
             )
         loss, _ = answer_loss(outputs.logits, labels, weights)
         return (loss, outputs) if return_outputs else loss
+
+    def _save(self, output_dir: str | None = None, state_dict: dict | None = None) -> None:
+        super()._save(output_dir, state_dict)
+        if self.is_fsdp_enabled and state_dict is not None and self.args.should_save:
+            # PEFT 0.21 finds adapter weights by module name, and FSDP's auto-wrap puts '_fsdp_wrapped_module.' inside
+            # the names, so PEFT writes an empty adapter: write it from the gathered state dict instead.
+            from safetensors.torch import save_file
+
+            target = Path(output_dir or self.args.output_dir) / "adapter_model.safetensors"
+            weights = {key: value.contiguous() for key, value in lora_weights(state_dict).items()}
+            save_file(weights, str(target), metadata={"format": "pt"})
