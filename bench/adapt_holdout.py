@@ -204,7 +204,8 @@ def main() -> None:
     for db_id in args.dbs.split(","):
         when = {"date": datetime.now(UTC).strftime("%Y-%m-%d"), "commit": commit(), "machine": machine_facts()}
         when["settings"] = settings
-        r = when | {"from_adapter": args.from_adapter} | adapt_one(db_id, args)
+        r = when | {"from_adapter": args.from_adapter, "from_adapter_sha256": fingerprint(args.from_adapter)}
+        r |= adapt_one(db_id, args)
         print(f"{db_id}: base {r['base_ex']:.1%}, from {r['from_ex']:.1%}, adapted {r['adapted_ex']:.1%}")
         results = record(r, args.output)
     print(f"{'database':<30} {'n':>4} {'base %':>7} {'from %':>7} {'adapted %':>10} {'minutes':>8}")
@@ -216,6 +217,16 @@ def main() -> None:
     mean = json.loads(args.output.read_text())["mean"]
     print(f"{'mean':<30} {'':>4} " + " ".join(f"{100 * mean[k]:>7.1f}" for k in mean))
     print(f"wrote {args.output}")
+
+
+def fingerprint(adapter: str) -> str:
+    """The first 12 hex digits of the adapter weights' SHA-256, so results name the exact adapter they started from."""
+    import hashlib
+
+    from sqlora.models.shipped import resolve_adapter
+
+    weights = Path(resolve_adapter(adapter)) / "adapter_model.safetensors"
+    return hashlib.sha256(weights.read_bytes()).hexdigest()[:12]
 
 
 def commit() -> str:
