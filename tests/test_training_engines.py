@@ -129,25 +129,24 @@ def test_precision_is_bf16_only_where_native() -> None:
     assert resolve_precision("auto", "cpu") in ("bf16", "no")
 
 
-def test_fsdp_gathered_state_dict_gives_the_adapter_peft_would_save(tiny_model_dir: Path, tmp_path: Path) -> None:
+def test_fsdp_adapter_saved_from_the_gathered_state_dict_and_loaded_back(tiny_model_dir: Path, tmp_path: Path) -> None:
     """Real FSDP1 (gloo, one CPU process) with PEFT's auto-wrap policy: the adapter written from the gathered
-    state dict has PEFT's keys and the trained values (PEFT's own lookup misses names inside FSDP wrappers)."""
+    state dict has PEFT's keys and the trained values (PEFT's own lookup misses names inside FSDP wrappers), and
+    loading it into a freshly wrapped model, as a resumed run does, restores them."""
     import torch.distributed as dist
     from peft import LoraConfig, get_peft_model
     from peft.utils import get_peft_model_state_dict
     from peft.utils.other import fsdp_auto_wrap_policy
+    from safetensors.torch import save_file
     from torch.distributed.fsdp import FullStateDictConfig, ShardingStrategy, StateDictType
     from torch.distributed.fsdp import FullyShardedDataParallel as FSDP
     from transformers import AutoModelForCausalLM
 
-    from sqlora.training.trainer import lora_weights
+    from sqlora.training.trainer import load_lora_weights, lora_weights
 
-    torch.manual_seed(0)
-    base = AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32)
-    model = get_peft_model(base, LoraConfig(r=4, target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM"))
-    expected_keys = set(get_peft_model_state_dict(model))
-    dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'rendezvous'}", rank=0, world_size=1)
-    try:
+    def wrapped_lora_model():
+        base = AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32)
+        model = get_peft_model(base, LoraConfig(r=4, target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM"))
         wrapped = FSDP(
             model,
             auto_wrap_policy=fsdp_auto_wrap_policy(model),
@@ -155,6 +154,12 @@ def test_fsdp_gathered_state_dict_gives_the_adapter_peft_would_save(tiny_model_d
             sharding_strategy=ShardingStrategy.FULL_SHARD,
             device_id=torch.device("cpu"),
         )
+        return model, wrapped
+
+    torch.manual_seed(0)
+    dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'rendezvous'}", rank=0, world_size=1)
+    try:
+        model, wrapped = wrapped_lora_model()
         optimizer = torch.optim.AdamW([p for p in wrapped.parameters() if p.requires_grad], lr=1e-2)
         ids = torch.randint(0, 1000, (2, 16))
         for _ in range(2):
@@ -166,12 +171,22 @@ def test_fsdp_gathered_state_dict_gives_the_adapter_peft_would_save(tiny_model_d
             gathered = wrapped.state_dict()
         with FSDP.summon_full_params(wrapped):
             trained = {n: p.detach().clone() for n, p in model.named_parameters() if "lora_B" in n}
+        weights = lora_weights(gathered)
+        save_file(weights, str(tmp_path / "adapter_model.safetensors"))
+        fresh, fresh_wrapped = wrapped_lora_model()  # what a resumed run starts from: new LoRA weights, B zero
+        load_lora_weights(fresh_wrapped, tmp_path / "adapter_model.safetensors")
+        with FSDP.summon_full_params(fresh_wrapped):
+            resumed = {n: p.detach().clone() for n, p in fresh.named_parameters() if "lora_B" in n}
     finally:
         dist.destroy_process_group()
-    weights = lora_weights(gathered)
-    assert set(weights) == expected_keys
+    reference = get_peft_model(
+        AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32),
+        LoraConfig(r=4, target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM"),
+    )
+    assert set(weights) == set(get_peft_model_state_dict(reference))
     lora_b = {k: v for k, v in weights.items() if "lora_B" in k}
     assert lora_b and all(float(v.abs().sum()) > 0 for v in lora_b.values())  # trained, not the zero init
     for name, value in trained.items():
         clean = name.replace("_fsdp_wrapped_module.", "").replace(".default.", ".")
         torch.testing.assert_close(weights[clean], value)
+        torch.testing.assert_close(resumed[name], value)  # resume under FSDP restores the trained adapter

@@ -24,6 +24,24 @@ def lora_weights(state_dict: dict[str, torch.Tensor], adapter: str = "default") 
     return {key.replace(marker, "."): value for key, value in state_dict.items() if ".lora_" in key and marker in key}
 
 
+def load_lora_weights(wrapped, path: Path, adapter: str = "default") -> None:
+    """Load an ``adapter_model.safetensors`` into an FSDP-wrapped PEFT model (each FSDP unit gathered in turn)."""
+    from safetensors.torch import load_file
+    from torch.distributed.fsdp import FullyShardedDataParallel as FSDP
+    from torch.distributed.fsdp import StateDictType
+
+    def model_key(key: str) -> str:
+        parts = key.split(".")
+        at = next(i for i, part in enumerate(parts) if part.startswith("lora_"))
+        return ".".join([*parts[: at + 1], adapter, *parts[at + 1 :]])
+
+    weights = {model_key(key): value for key, value in load_file(str(path)).items()}
+    with FSDP.state_dict_type(wrapped, StateDictType.FULL_STATE_DICT):
+        result = wrapped.load_state_dict(weights, strict=False)
+    if result.unexpected_keys:
+        raise ValueError(f"{path}: weights the model does not have: {', '.join(result.unexpected_keys[:3])}")
+
+
 class SQLTrainer(Trainer):
     """A Trainer whose loss is sqlora's and whose training order is length-grouped by (seed, epoch)."""
 
@@ -67,3 +85,10 @@ class SQLTrainer(Trainer):
             target = Path(output_dir or self.args.output_dir) / "adapter_model.safetensors"
             weights = {key: value.contiguous() for key, value in lora_weights(state_dict).items()}
             save_file(weights, str(target), metadata={"format": "pt"})
+
+    def _load_from_checkpoint(self, resume_from_checkpoint: str, model=None) -> None:
+        super()._load_from_checkpoint(resume_from_checkpoint, model)
+        if self.is_fsdp_enabled:
+            # The Trainer's FSDP checkpoint goes through the same PEFT name lookup and holds no adapter weights:
+            # take them from the adapter file that _save wrote into the checkpoint.
+            load_lora_weights(model or self.model_wrapped, Path(resume_from_checkpoint) / "adapter_model.safetensors")
