@@ -201,11 +201,14 @@ def main() -> None:
     args = parser.parse_args()
 
     settings = {k: str(v) for k, v in vars(args).items() if k not in ("dbs", "runs", "output")}
+    try:
+        start = {"from_adapter": args.from_adapter, "from_adapter_sha256": fingerprint(args.from_adapter)}
+    except FileNotFoundError as err:
+        parser.error(f"--from-adapter {args.from_adapter}: {err.strerror}: {err.filename}")
     for db_id in args.dbs.split(","):
         when = {"date": datetime.now(UTC).strftime("%Y-%m-%d"), "commit": commit(), "machine": machine_facts()}
         when["settings"] = settings
-        r = when | {"from_adapter": args.from_adapter, "from_adapter_sha256": fingerprint(args.from_adapter)}
-        r |= adapt_one(db_id, args)
+        r = when | start | adapt_one(db_id, args)
         print(f"{db_id}: base {r['base_ex']:.1%}, from {r['from_ex']:.1%}, adapted {r['adapted_ex']:.1%}")
         results = record(r, args.output)
     print(f"{'database':<30} {'n':>4} {'base %':>7} {'from %':>7} {'adapted %':>10} {'minutes':>8}")
