@@ -153,23 +153,10 @@ class SQLGenerator:
         )
 
     @classmethod
-    def shared(
-        cls,
-        model: str | None = None,
-        adapter: str | None = None,
-        prompt_style: str | None = None,
-        precision: str | None = None,
-        device: str | None = None,
-        max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
-        batch_size: int = 8,
-        repair: bool = True,
-        candidates: int = 1,
-        stop: StopRule = "sqlora",
-        constrained: bool = False,
-    ) -> SQLGenerator:
-        """A process-wide generator for these settings, loaded once (changing its settings affects all users)."""
-        key = (model, adapter, prompt_style, precision, device, max_new_tokens, batch_size, repair, candidates, stop)
-        return _shared_generator(cls, (*key, constrained))
+    def shared(cls, **settings: Any) -> SQLGenerator:
+        """A process-wide generator for these keyword settings (:class:`SQLGenerator`'s), loaded once per distinct
+        set of settings; changing its settings affects all users."""
+        return _shared_generator(cls, tuple(sorted(settings.items())))
 
     @property
     def repair(self) -> bool:
@@ -307,18 +294,5 @@ class SQLGenerator:
 
 
 @lru_cache(maxsize=4)
-def _shared_generator(cls: type[SQLGenerator], key: tuple) -> SQLGenerator:
-    model, adapter, prompt_style, precision, device, max_new_tokens, batch_size, repair, candidates, stop, grammar = key
-    return cls(
-        model=model,
-        adapter=adapter,
-        prompt_style=prompt_style,
-        precision=precision,
-        device=device,
-        max_new_tokens=max_new_tokens,
-        batch_size=batch_size,
-        repair=repair,
-        candidates=candidates,
-        stop=stop,
-        constrained=grammar,
-    )
+def _shared_generator(cls: type[SQLGenerator], settings: tuple[tuple[str, Any], ...]) -> SQLGenerator:
+    return cls(**dict(settings))
