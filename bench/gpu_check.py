@@ -10,6 +10,8 @@ embedded SmolLM2 tokenizer, then, each step in its own process:
   zero3 / fsdp  a few steps under DeepSpeed ZeRO-3 and FSDP (configs/deepspeed/zero3.json, configs/fsdp/qlora.yaml),
                 one process each (torchrun)
   merge         `merge_adapter` of the bf16 run in bf16 on the GPU, then 4 answers from the merged model
+  grpo          `sqlora train --method grpo` for 4 steps on a SQLite database of the rows' tables: TRL left-pads
+                the sampled batch, so its loss and gradient norm must stay finite as the supervised ones do
 
 and asserts finite falling loss, non-zero LoRA B weights, checkpoints written; prints a table and writes JSON.
 
@@ -63,7 +65,8 @@ ROWS = [
      "SELECT id FROM room WHERE beds = 2"),
 ]  # fmt: skip
 QUESTIONS = ROWS[:4]
-STEPS = ["attention", "fp16", "bf16", "resume", "merge_generate", "zero3", "fsdp"]  # resume needs fp16, merge bf16
+# resume needs fp16's run, merge_generate bf16's
+STEPS = ["attention", "fp16", "bf16", "resume", "merge_generate", "grpo", "zero3", "fsdp"]
 
 
 def build_model(target: Path, tokenizer_dir: str, tiny: bool) -> dict:
@@ -205,6 +208,9 @@ def main() -> None:
                 report["steps"][name] = attention_step()
             elif name == "merge_generate":
                 report["steps"][name] = merge_step(args.work / "bf16", args.work / "merged")
+            elif name == "grpo":
+                command = grpo_command(model, args.work, output, "bf16" if gpu else "no")
+                report["steps"][name] = grpo_step(command, output, log, args.step_timeout)
             elif name in engines and not gpu:
                 report["steps"][name] = {"skipped": skipped[name]}
             else:
@@ -226,6 +232,54 @@ def main() -> None:
             save_report(report, args.output)
     print_table(report)
     print(f"written to {args.output} (log: {log_path})")
+
+
+def grpo_command(model: Path, work: Path, output: Path, precision: str) -> list[str]:
+    """4 GRPO steps on the rows, each with a Spider-layout SQLite database (``gpucheck``) of the rows' tables."""
+    import sqlite3
+
+    folder = work / "databases" / "gpucheck"
+    folder.mkdir(parents=True, exist_ok=True)
+    with sqlite3.connect(folder / "gpucheck.sqlite") as db:
+        for _, create, _ in ROWS:
+            db.execute(create)
+            columns = create[create.index("(") + 1 : -1].split(", ")
+            for sample in (("1", "'Ann'"), ("60", "'lost'")):
+                values = [sample[0] if column.split()[1] in ("INTEGER", "REAL") else sample[1] for column in columns]
+                db.execute(f"INSERT INTO {create.split()[2]} VALUES ({', '.join(values)})")
+    data = work / "grpo_rows.jsonl"
+    data.write_text(
+        "".join(json.dumps({"question": q, "context": c, "answer": a, "db_id": "gpucheck"}) + "\n" for q, c, a in ROWS)
+    )
+    return [
+        *train_command(model, data, output, precision, 4), "--method", "grpo", "--db-dir", str(work / "databases"),
+        "--batch-size", "4", "--grad-accum", "1",
+        "--num-generations", "4", "--max-completion-length", "16",
+    ]  # fmt: skip
+
+
+def grpo_step(command: list[str], output: Path, log, timeout: int) -> dict:
+    """GRPO's logged loss and gradient norm finite at every step, rewards in [0, 1], adapter written."""
+    ok, seconds, why = run("grpo", command, log, timeout=timeout)
+    if not ok:
+        return {"ok": False, "seconds": seconds, "error": why}
+    summary = json.loads((output / "summary.json").read_text())
+    history = summary["history"]
+    return {
+        "ok": True,
+        "seconds": seconds,
+        "checks": {
+            "steps": summary["steps"] == 4,
+            "finite_loss": bool(history) and all(math.isfinite(h["loss"]) for h in history),
+            "finite_grad_norm": bool(history) and all(math.isfinite(h["grad_norm"]) for h in history),
+            "rewards_in_range": all(0.0 <= h["reward"] <= 1.0 for h in history),
+            "adapter_written": (output / "adapter_model.safetensors").exists(),
+        },
+        "first_loss": history[0]["loss"] if history else None,
+        "final_loss": history[-1]["loss"] if history else None,
+        "grad_norms": [h["grad_norm"] for h in history],
+        "peak_gpu_memory_gib": round(summary["peak_memory_bytes"] / 2**30, 2),
+    }
 
 
 def rewind(run_dir: Path, target: Path) -> None:
@@ -275,6 +329,7 @@ def attention_step() -> dict:
     """SDPA's gradients under the mask transformers builds from a left-padded 2D mask (padding rows attend to
     nothing) and under sqlora's (`attention_mask_4d`: padding rows attend to themselves), in fp16 and bf16."""
     import torch
+    from torch.nn.attention import SDPBackend, sdpa_kernel
 
     from sqlora.training.features import attention_mask_4d
 
@@ -284,10 +339,14 @@ def attention_step() -> dict:
         mask[row, :pad] = 0
     causal = torch.ones(64, 64, dtype=torch.bool).tril()
     plain = (causal & mask.bool()[:, None, :])[:, None]  # what transformers' SDPA mask holds
+    without_cudnn = [SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH]
     result: dict = {"nan_gradients": {}}
     for dtype in (torch.float16, torch.bfloat16):
+        name = str(dtype).split(".")[-1]
         for label, tensor in (("plain", plain), ("sqlora", attention_mask_4d(mask))):
-            result["nan_gradients"][f"{label}_{str(dtype).split('.')[-1]}"] = attention_gradients(tensor, dtype)
+            result["nan_gradients"][f"{label}_{name}"] = attention_gradients(tensor, dtype)
+        with sdpa_kernel(without_cudnn):  # is the NaN cuDNN's alone? (then excluding that backend would also do)
+            result["nan_gradients"][f"plain_without_cudnn_{name}"] = attention_gradients(plain, dtype)
     result["checks"] = {
         "sqlora_mask_finite": all(
             not any(counts.values()) for key, counts in result["nan_gradients"].items() if key.startswith("sqlora")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -72,6 +73,7 @@ def test_grpo_run_writes_an_adapter(tmp_path, tiny_model_dir, sql_create_context
     assert summary["stopped_by_time_budget"] is False
     assert [h["step"] for h in summary["history"]] == [1, 2]
     assert all(0.0 <= h["reward"] <= 1.0 for h in summary["history"])
+    assert all(math.isfinite(h["loss"]) and math.isfinite(h["grad_norm"]) for h in summary["history"])
     assert (run / "adapter_model.safetensors").exists() and (run / "checkpoint-2").is_dir()
     assert json.loads((run / "sqlora.json").read_text())["quantized"] is True
     assert TrainConfig.from_yaml(run / "train_config.yaml").method == "grpo"

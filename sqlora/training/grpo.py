@@ -131,7 +131,7 @@ def run_grpo(config: TrainConfig) -> dict:
         "final_reward": rewards[-1] if rewards else None,
         "stopped_by_time_budget": bool(budget and budget.stopped_at is not None),
         "history": [
-            {k: h[k] for k in ("step", "loss", "reward", "reward_std", "learning_rate") if k in h}
+            {k: h[k] for k in ("step", "loss", "grad_norm", "reward", "reward_std", "learning_rate") if k in h}
             for h in trainer.state.log_history
             if "reward" in h
         ],
