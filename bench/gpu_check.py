@@ -3,7 +3,7 @@
 Builds a random-weight model of Qwen1.5-4B's architecture (configs/models/qwen1.5-4b-architecture.json) with the
 embedded SmolLM2 tokenizer, then, each step in its own process:
 
-  attention     SDPA's gradients for a left-padded batch under the plain mask and under sqlora's (in-process)
+  attention     SDPA's gradients for a left-padded batch under transformers' mask and sqlora's (in-process)
   fp16 / bf16   the article's recipe (sqlora/configs/article-qwen1.5-4b.yaml: QLoRA NF4, r=16, alpha=32,
                 q/k/v/o, batch 4 x grad-accum 4, lr 2e-4) for 20 steps on the same 16 rows, warmup 2
   resume        the fp16 run continued from its step-10 checkpoint (`--resume`) to step 20
@@ -326,26 +326,27 @@ def attention_gradients(mask, dtype) -> dict:
 
 
 def attention_step() -> dict:
-    """SDPA's gradients under the mask transformers builds from a left-padded 2D mask (padding rows attend to
-    nothing) and under sqlora's (`attention_mask_4d`: padding rows attend to themselves), in fp16 and bf16."""
+    """SDPA's gradients for a left-padded batch under transformers' mask (padding rows attend to nothing), under
+    it with cuDNN's kernel excluded, and under sqlora's (`sdpa_mask_without_empty_rows`), in fp16 and bf16."""
     import torch
     from torch.nn.attention import SDPBackend, sdpa_kernel
+    from transformers.masking_utils import sdpa_mask
 
-    from sqlora.training.features import attention_mask_4d
+    from sqlora.models.attention import sdpa_mask_without_empty_rows
 
     started = time.perf_counter()
-    mask = torch.ones(4, 64, dtype=torch.long)
+    padding = torch.ones(4, 64, dtype=torch.bool)
     for row, pad in enumerate((0, 5, 17, 40)):
-        mask[row, :pad] = 0
-    causal = torch.ones(64, 64, dtype=torch.bool).tril()
-    plain = (causal & mask.bool()[:, None, :])[:, None]  # what transformers' SDPA mask holds
+        padding[row, :pad] = False
+    shape = {"batch_size": 4, "q_length": 64, "kv_length": 64, "attention_mask": padding}
+    plain, ours = sdpa_mask(**shape), sdpa_mask_without_empty_rows(**shape)
     without_cudnn = [SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH]
     result: dict = {"nan_gradients": {}}
     for dtype in (torch.float16, torch.bfloat16):
         name = str(dtype).split(".")[-1]
-        for label, tensor in (("plain", plain), ("sqlora", attention_mask_4d(mask))):
+        for label, tensor in (("plain", plain), ("sqlora", ours)):
             result["nan_gradients"][f"{label}_{name}"] = attention_gradients(tensor, dtype)
-        with sdpa_kernel(without_cudnn):  # is the NaN cuDNN's alone? (then excluding that backend would also do)
+        with sdpa_kernel(without_cudnn):  # is the NaN cuDNN's alone?
             result["nan_gradients"][f"plain_without_cudnn_{name}"] = attention_gradients(plain, dtype)
     result["checks"] = {
         "sqlora_mask_finite": all(

@@ -14,7 +14,6 @@ from sqlora.training.config import TokenWeights, TrainConfig
 from sqlora.training.features import (
     IGNORE,
     SQLCollator,
-    attention_mask_4d,
     collate,
     encode_example,
     sql_char_roles,
@@ -130,36 +129,6 @@ def test_collate_rounds_width_up_to_a_multiple(tokenizer) -> None:
     assert (bucketed["labels"][:, : width - n] == IGNORE).all() and (bucketed["weights"][:, : width - n] == 0).all()
 
 
-def test_attention_mask_4d_gives_every_row_a_key_and_real_tokens_only_real_keys(tokenizer) -> None:
-    batch = _batch(tokenizer)
-    mask = batch["attention_mask"]
-    attend = attention_mask_4d(mask)
-    width = mask.shape[1]
-    assert attend.shape == (len(ROWS), 1, width, width) and attend.dtype == torch.bool
-    assert attend.any(dim=-1).all()  # no all-masked row (those give NaN gradients in GPU attention kernels)
-    for row in range(len(ROWS)):
-        real = mask[row].bool()
-        for query in range(width):
-            keys = attend[row, 0, query]
-            if real[query]:  # causal over the real tokens, exactly what the 2D mask allows
-                assert keys.tolist() == [bool(real[k]) and k <= query for k in range(width)]
-            else:  # a padding position sees itself alone
-                assert keys.nonzero().flatten().tolist() == [query]
-    unpadded = torch.ones(2, 8, dtype=torch.long)
-    assert attention_mask_4d(unpadded) is unpadded  # nothing padded: the 2D mask, and SDPA's causal fast path
-
-
-def test_attention_mask_4d_leaves_the_real_tokens_logits_unchanged(tokenizer, lora_model) -> None:
-    batch = _batch(tokenizer)
-    real = batch["attention_mask"].bool()
-    inputs = {k: batch[k] for k in ("input_ids", "position_ids")}
-    with torch.no_grad():
-        plain = lora_model(**inputs, attention_mask=batch["attention_mask"]).logits
-        four_d = lora_model(**inputs, attention_mask=attention_mask_4d(batch["attention_mask"])).logits
-    torch.testing.assert_close(four_d[real], plain[real], rtol=1e-5, atol=1e-5)
-    assert torch.isfinite(four_d).all()
-
-
 # ---------------------------------------------------------------- the loss
 
 
@@ -197,7 +166,7 @@ def _sqlora_loss(model, batch) -> tuple[torch.Tensor, int]:
     """What SQLTrainer.compute_loss computes: logits of the answer positions only, then the weighted loss."""
     keep = logits_needed(batch["labels"])
     inputs = {k: batch[k] for k in ("input_ids", "position_ids")}
-    logits = model(**inputs, attention_mask=attention_mask_4d(batch["attention_mask"]), logits_to_keep=keep).logits
+    logits = model(**inputs, attention_mask=batch["attention_mask"], logits_to_keep=keep).logits
     assert logits.shape[1] == keep < batch["input_ids"].shape[1]  # the prompt positions got no logits
     return answer_loss(logits, batch["labels"], batch["weights"])
 

@@ -118,8 +118,10 @@ def load_model(
     """A causal LM, optionally 4-bit NF4 quantized, optionally with a LoRA adapter (merged unless quantized)."""
     from transformers import AutoModelForCausalLM
 
+    from sqlora.models.attention import ATTENTION
+
     device = device or default_device()
-    kwargs: dict = {"dtype": dtype or compute_dtype(device)}
+    kwargs: dict = {"dtype": dtype or compute_dtype(device), "attn_implementation": ATTENTION}
     if quantize:
         kwargs["quantization_config"] = nf4_config(device)
         kwargs["device_map"] = {"": device if device != "cuda" else 0}

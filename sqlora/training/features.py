@@ -122,23 +122,6 @@ def collate(batch: list[Features], pad_id: int, multiple: int = 1) -> dict[str, 
     return {"input_ids": ids, "attention_mask": mask, "position_ids": positions, "labels": labels, "weights": weights}
 
 
-def attention_mask_4d(mask: torch.Tensor) -> torch.Tensor:
-    """The boolean attention mask (batch x 1 x query x key) of a left-padded batch: each real token attends to the
-    real tokens up to itself, and each padding position to itself alone; a batch without padding keeps its 2D mask.
-
-    A padding position that attends to nothing gives the GPU attention kernels an all-masked row, whose backward
-    returns NaN in some of them (cuDNN's SDPA on Hopper since PyTorch 2.11); 0 x NaN then reaches every LoRA
-    weight. Real tokens see exactly what the 2D mask lets them see, so the loss is unchanged.
-    """
-    if bool(mask.all()):
-        return mask
-    width = mask.shape[1]
-    causal = torch.ones(width, width, dtype=torch.bool, device=mask.device).tril()
-    attend = causal & mask.bool()[:, None, :]
-    attend |= torch.eye(width, dtype=torch.bool, device=mask.device)
-    return attend[:, None]
-
-
 @dataclass
 class SQLCollator:
     """The Trainer's data collator: :func:`collate` with sqlora's pad multiple.

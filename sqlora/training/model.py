@@ -31,10 +31,11 @@ def load_base_model(config: TrainConfig, precision: str, device: str, local_rank
     """
     from transformers import AutoModelForCausalLM
 
+    from sqlora.models.attention import ATTENTION
     from sqlora.models.loading import release_checkpoint_map, resolve_model
 
     dtype = PRECISION_DTYPES[precision] if device != "cpu" or sharded else torch.float32
-    kwargs: dict = {"dtype": dtype}
+    kwargs: dict = {"dtype": dtype, "attn_implementation": ATTENTION}
     if config.quantize:
         kwargs["quantization_config"] = quantization_config(PRECISION_DTYPES[precision], sharded)
         if not sharded:

@@ -13,7 +13,6 @@ from pathlib import Path
 import torch
 from transformers import Trainer
 
-from sqlora.training.features import attention_mask_4d
 from sqlora.training.loss import answer_loss, logits_needed
 from sqlora.training.sampler import EpochLengthGroupedSampler
 
@@ -67,7 +66,7 @@ class SQLTrainer(Trainer):
         with disable_input_dtype_casting(self.accelerator.unwrap_model(model), active=autocast):
             outputs = model(
                 input_ids=inputs["input_ids"],
-                attention_mask=attention_mask_4d(inputs["attention_mask"]),
+                attention_mask=inputs["attention_mask"],
                 position_ids=inputs["position_ids"],
                 logits_to_keep=logits_needed(labels),
                 use_cache=False,
