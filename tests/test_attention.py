@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import torch
-from transformers import AutoModelForCausalLM
+from transformers import AutoModelForCausalLM, AutoTokenizer
 from transformers.masking_utils import sdpa_mask
 
 from sqlora.models.attention import ATTENTION, sdpa_mask_without_empty_rows
@@ -56,3 +56,13 @@ def test_sqlora_loads_models_with_it(tiny_model_dir) -> None:
     assert load_model(str(tiny_model_dir), device="cpu").config._attn_implementation == ATTENTION
     config = TrainConfig(model=str(tiny_model_dir), data="x.jsonl", quantize=False)
     assert load_base_model(config, "no", "cpu", 0, False).config._attn_implementation == ATTENTION
+
+
+def test_a_model_the_caller_loaded_with_sdpa_is_switched(tiny_model_dir) -> None:
+    from sqlora.inference.generator import SQLGenerator
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    sdpa = AutoModelForCausalLM.from_pretrained(tiny_model_dir, attn_implementation="sdpa")
+    assert SQLGenerator.from_model(sdpa, tokenizer).model.config._attn_implementation == ATTENTION
+    eager = AutoModelForCausalLM.from_pretrained(tiny_model_dir, attn_implementation="eager")
+    assert SQLGenerator.from_model(eager, tokenizer).model.config._attn_implementation == "eager"

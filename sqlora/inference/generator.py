@@ -22,6 +22,7 @@ import torch
 from sqlora.constants import ADAPTER_META, DEFAULT_MAX_NEW_TOKENS
 from sqlora.inference.stopping import STOP_RULES, StopRule, stopping_kwargs
 from sqlora.inference.validation import repair_identifiers, repair_joins, validate_sql
+from sqlora.models.attention import use_sqlora_attention
 from sqlora.models.loading import (
     default_device,
     inference_precision,
@@ -114,6 +115,7 @@ class SQLGenerator:
             self.model = load_for_inference(self.model_name, adapter, qlora, self.precision, self.device)
         else:
             self.model, self.tokenizer = loaded
+            use_sqlora_attention(self.model)
             self.device = str(self.model.device)
             in_4bit = getattr(self.model, "is_loaded_in_4bit", False)
             self.precision = "nf4" if in_4bit else precision_name(self.model.dtype)
@@ -140,7 +142,9 @@ class SQLGenerator:
         stop: StopRule = "sqlora",
         repairs: Sequence[Repair] | None = None,
     ) -> SQLGenerator:
-        """A generator around an already-loaded model and tokenizer (e.g. the one being trained)."""
+        """A generator around an already-loaded model and tokenizer (e.g. the one being trained). A model loaded with
+        plain SDPA is switched to sqlora's attention (:mod:`sqlora.models.attention`) so batched, left-padded
+        generation stays finite on every GPU."""
         return cls(
             prompt_style=prompt_style,
             max_new_tokens=max_new_tokens,

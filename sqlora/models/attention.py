@@ -27,5 +27,13 @@ def sdpa_mask_without_empty_rows(*args, **kwargs) -> torch.Tensor | None:
     return mask | ~mask.any(dim=-1, keepdim=True)
 
 
+def use_sqlora_attention(model: torch.nn.Module) -> None:
+    """Switch a model a caller loaded with plain SDPA (transformers' default) to ``ATTENTION``; any other attention
+    (eager, flash-attention, a custom kernel) is the caller's choice and stays."""
+    config = getattr(model, "config", None)
+    if getattr(config, "_attn_implementation", None) == "sdpa":
+        model.set_attn_implementation(ATTENTION)
+
+
 AttentionInterface.register(ATTENTION, sdpa_attention_forward)
 AttentionMaskInterface.register(ATTENTION, sdpa_mask_without_empty_rows)
