@@ -1,0 +1,55 @@
+"""Blend two LoRA adapters of one base model: (1 - w) x the first's update + w x the second's, exactly.
+
+    python bench/adapter_blend.py shipped runs/stage2 --weight 0.75 --output runs/blend75
+
+PEFT's ``add_weighted_adapter(..., combination_type="cat")`` stacks the two adapters' low-rank factors into one
+adapter of rank r1 + r2 whose update is the weighted sum of theirs (no approximation). Between an adapter and a
+second stage trained from it this interpolates the weights (WiSE-FT): the second stage's gain on what it was
+trained for, with less of its loss elsewhere. The result is an ordinary adapter directory (with the first
+adapter's ``sqlora.json``) for ``sqlora eval/ask --adapter``. Results: docs/results.md, "Blending a second stage
+into the shipped adapter".
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+from pathlib import Path
+
+from sqlora.constants import ADAPTER_META
+from sqlora.models.shipped import resolve_adapter
+
+
+def blend(first: str, second: str, weight: float, output: Path) -> None:
+    from peft import PeftModel
+
+    from sqlora.models.loading import load_model
+
+    first_dir, second_dir = Path(resolve_adapter(first)), Path(resolve_adapter(second))
+    base = load_model(None, device="cpu")
+    model = PeftModel.from_pretrained(base, str(first_dir), adapter_name="first")
+    model.load_adapter(str(second_dir), adapter_name="second")
+    model.add_weighted_adapter(["first", "second"], [1 - weight, weight], "blend", combination_type="cat")
+    model.save_pretrained(str(output), selected_adapters=["blend"])
+    saved = output / "blend"  # PEFT writes a non-default adapter to a subfolder
+    for path in saved.iterdir():
+        shutil.move(str(path), output / path.name)
+    saved.rmdir()
+    shutil.copy(first_dir / ADAPTER_META, output / ADAPTER_META)
+    print(f"blended {first_dir} x {1 - weight:g} + {second_dir} x {weight:g} -> {output}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("first", help="adapter directory, or 'shipped'")
+    parser.add_argument("second", help="adapter directory of the same base model")
+    parser.add_argument("--weight", type=float, default=0.5, help="weight of the second adapter, 0 to 1")
+    parser.add_argument("--output", type=Path, required=True)
+    args = parser.parse_args()
+    if not 0.0 <= args.weight <= 1.0:
+        parser.error("--weight is between 0 and 1")
+    blend(args.first, args.second, args.weight, args.output)
+
+
+if __name__ == "__main__":
+    main()
