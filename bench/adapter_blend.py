@@ -6,8 +6,8 @@ PEFT's ``add_weighted_adapter(..., combination_type="cat")`` stacks the two adap
 adapter of rank r1 + r2 whose update is the weighted sum of theirs (no approximation). Between an adapter and a
 second stage trained from it this interpolates the weights (WiSE-FT): the second stage's gain on what it was
 trained for, with less of its loss elsewhere. The result is an ordinary adapter directory (with the first
-adapter's ``sqlora.json``) for ``sqlora eval/ask --adapter``. Results: docs/results.md, "Blending a second stage
-into the shipped adapter".
+adapter's ``sqlora.json``) for ``sqlora eval/ask --adapter``. Results: docs/results.md, "The second
+stage to its decayed end, and blended into the shipped adapter".
 """
 
 from __future__ import annotations
