@@ -17,6 +17,7 @@ import shutil
 from pathlib import Path
 
 from sqlora.constants import ADAPTER_META
+from sqlora.inference.generator import adapter_metadata
 from sqlora.models.shipped import resolve_adapter
 
 
@@ -26,7 +27,7 @@ def blend(first: str, second: str, weight: float, output: Path) -> None:
     from sqlora.models.loading import load_model
 
     first_dir, second_dir = Path(resolve_adapter(first)), Path(resolve_adapter(second))
-    base = load_model(None, device="cpu")
+    base = load_model(adapter_metadata(str(first_dir)).get("base_model"), device="cpu")
     model = PeftModel.from_pretrained(base, str(first_dir), adapter_name="first")
     model.load_adapter(str(second_dir), adapter_name="second")
     model.add_weighted_adapter(["first", "second"], [1 - weight, weight], "blend", combination_type="cat")
@@ -48,6 +49,11 @@ def main() -> None:
     args = parser.parse_args()
     if not 0.0 <= args.weight <= 1.0:
         parser.error("--weight is between 0 and 1")
+    for adapter in (args.first, args.second):
+        if not (Path(resolve_adapter(adapter)) / "adapter_config.json").is_file():
+            parser.error(f"{adapter}: not an adapter directory (no adapter_config.json)")
+    if args.output.exists() and any(args.output.iterdir()):
+        parser.error(f"{args.output}: exists and is not empty")
     blend(args.first, args.second, args.weight, args.output)
 
 
