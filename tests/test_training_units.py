@@ -167,7 +167,8 @@ def _sqlora_loss(model, batch) -> tuple[torch.Tensor, int]:
     keep = logits_needed(batch["labels"])
     inputs = {k: batch[k] for k in ("input_ids", "position_ids")}
     logits = model(**inputs, attention_mask=batch["attention_mask"], logits_to_keep=keep).logits
-    assert logits.shape[1] == keep < batch["input_ids"].shape[1]  # the prompt positions got no logits
+    assert logits.shape[1] == len(keep) < batch["input_ids"].shape[1]  # the prompt positions got no logits
+    assert int(keep[-1]) == batch["input_ids"].shape[1] - 1  # ...and the answers, which end at the last position, did
     return answer_loss(logits, batch["labels"], batch["weights"])
 
 
