@@ -36,6 +36,7 @@ LEVERS = {
     "lever_fp32_compute": "sqlora defaults in fp32 (no bf16 autocast, which is the default on native-bf16 CPUs)",
     "lever_bf16_compute": "sqlora defaults with bf16 autocast forced (emulated on CPUs without native bf16)",
     "lever_micro_batch_1": "sqlora defaults as batch 1 x grad-accum 16 (same 16 rows per optimizer step)",
+    "lever_fp32_micro_batch_2": "sqlora defaults in fp32 as batch 2 x grad-accum 8 (same 16 rows per optimizer step)",
     "lever_release_memory": "sqlora defaults with --release-memory (freed activation memory given back to the OS)",
 }
 BASELINE = "baseline_defaults"
@@ -167,6 +168,7 @@ SQLORA_VARIANTS = {
     "lever_fp32_compute": {"mixed_precision": "no"},
     "lever_bf16_compute": {"mixed_precision": "bf16"},
     "lever_micro_batch_1": {"batch_size": 1, "grad_accum": 16},
+    "lever_fp32_micro_batch_2": {"mixed_precision": "no", "batch_size": 2, "grad_accum": 8},
     "lever_release_memory": {"release_memory": True},
 }
 

@@ -66,3 +66,18 @@ def test_a_model_the_caller_loaded_with_sdpa_is_switched(tiny_model_dir) -> None
     assert SQLGenerator.from_model(sdpa, tokenizer).model.config._attn_implementation == ATTENTION
     eager = AutoModelForCausalLM.from_pretrained(tiny_model_dir, attn_implementation="eager")
     assert SQLGenerator.from_model(eager, tokenizer).model.config._attn_implementation == "eager"
+
+
+def test_a_peft_model_the_caller_wrapped_is_switched_too(tiny_model_dir) -> None:
+    from peft import LoraConfig, get_peft_model
+
+    from sqlora.inference.generator import SQLGenerator
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    sdpa = AutoModelForCausalLM.from_pretrained(tiny_model_dir, attn_implementation="sdpa")
+    wrapped = get_peft_model(sdpa, LoraConfig(r=2, target_modules=["q_proj", "v_proj"]))
+    SQLGenerator.from_model(wrapped, tokenizer)
+    inner = wrapped.get_base_model()
+    assert inner.config._attn_implementation == ATTENTION
+    # the layers read the implementation from the config they share with the model
+    assert all(layer.self_attn.config._attn_implementation == ATTENTION for layer in inner.model.layers)
