@@ -169,7 +169,7 @@ def demo(
     console.print(markdown_table(reports))
     console.print(f"   EX measured on: {scored_on(reports['base'].get('methods', {}))}", soft_wrap=True)
     console.print(f"   report: {output / 'report'}")
-    console.print("   tuned: the short fine-tune above; shipped: the adapter sqlora ships (bench/headline.yaml)")
+    console.print("   tuned: the short fine-tune above; shipped: the adapter sqlora ships (see its model card)")
 
     sample = rows[0]
     answerer = "shipped" if shipped else "tuned"
