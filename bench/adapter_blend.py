@@ -1,13 +1,13 @@
 """Blend two LoRA adapters of one base model: (1 - w) x the first's update + w x the second's, exactly.
 
-    python bench/adapter_blend.py shipped runs/stage2 --weight 0.75 --output runs/blend75
+    python bench/adapter_blend.py runs/headline_shuf runs/stage2_300 --weight 0.75 --output runs/blend75
 
 PEFT's ``add_weighted_adapter(..., combination_type="cat")`` stacks the two adapters' low-rank factors into one
 adapter of rank r1 + r2 whose update is the weighted sum of theirs (no approximation). Between an adapter and a
 second stage trained from it this interpolates the weights (WiSE-FT): the second stage's gain on what it was
 trained for, with less of its loss elsewhere. The result is an ordinary adapter directory (with the first
 adapter's ``sqlora.json``) for ``sqlora eval/ask --adapter``. Results: docs/results.md, "The second
-stage to its decayed end, and blended into the shipped adapter".
+stage to its decayed end, and blended into the headline adapter".
 """
 
 from __future__ import annotations
