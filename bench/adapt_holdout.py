@@ -5,12 +5,13 @@
     python bench/adapt_holdout.py --dbs storm_record --postgres     # served by PostgreSQL (127.0.0.1:5432)
 
 For each database: adapt from the database alone (`run_adapt`, starting from the shipped adapter, general rows
-from sql-create-context; no Spider question of that database is used for training), then score three models on
-that database's Spider questions by execution: the raw base model, the shipped adapter (what adaptation starts
-from) and the adapted one. The held-out databases are the shipped adapter's (sqlora.cli.demo.HOLDOUT_DBS), so
-none of the three saw these questions. Prints a table and writes JSON with the time per database, its date and
-the machine (CPU model and flags); databases measured before in the same JSON file are kept, so the set can be
-measured a few databases at a time. (music_2 has no rows: every query returns nothing, so EX says nothing there.)
+from sql-create-context without the held-out databases' rows, so no Spider question of that database is used for
+training), then score three models on that database's Spider questions by execution: the raw base model, the
+shipped adapter (what adaptation starts from) and the adapted one. The held-out databases are the shipped
+adapter's (sqlora.cli.demo.HOLDOUT_DBS), so none of the three saw these questions. Prints a table and writes JSON
+with the time per database, its date and the machine (CPU model and flags); databases measured before in the
+same JSON file are kept, so the set can be measured a few databases at a time. (music_2 has no rows: every query
+returns nothing, so EX says nothing there.)
 """
 
 from __future__ import annotations
@@ -35,6 +36,17 @@ def spider_questions(db_id: str, limit: int | None, folder: Path) -> Path:
     mine = [{"question": r["question"], "sql": r["query"]} for r in rows if r["db_id"] == db_id][:limit]
     path = folder / f"{db_id}.questions.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in mine))
+    return path
+
+
+def general_rows(folder: Path) -> Path:
+    """sql-create-context rows without any held-out database's: these are Spider's own questions, the ones scored."""
+    from sqlora.cli.demo import HOLDOUT_DBS
+
+    source = SHARED / "sql-create-context" / "train.jsonl"
+    kept = [line for line in source.read_text().splitlines() if json.loads(line).get("db_id") not in HOLDOUT_DBS]
+    path = folder / "general.jsonl"
+    path.write_text("".join(line + "\n" for line in kept))
     return path
 
 
@@ -149,7 +161,7 @@ def adapt_one(db_id: str, args: argparse.Namespace) -> dict:
         from_adapter=args.from_adapter,
         model=args.model,
         max_pairs=args.max_pairs,
-        general_data=str(SHARED / "sql-create-context" / "train.jsonl"),
+        general_data=str(general_rows(args.runs)),
         eval_limit=args.eval_limit,
         train={k: v for k, v in (("max_steps", args.max_steps), ("max_minutes", args.train_minutes)) if v},
         progress=False,
@@ -169,6 +181,8 @@ def adapt_one(db_id: str, args: argparse.Namespace) -> dict:
         "questions": report["questions"],
         "questions_dropped": dropped,
         "pairs": report["pairs"],
+        "general_rows": report["general_rows"],
+        "general_rows_exclude": "held-out databases",
         "base_ex": base["ex"],
         "from_ex": asked["before"]["ex"],
         "adapted_ex": asked["after"]["ex"],
