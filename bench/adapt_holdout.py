@@ -219,6 +219,9 @@ def main() -> None:
         start = {"from_adapter": args.from_adapter, "from_adapter_sha256": fingerprint(args.from_adapter)}
     except FileNotFoundError as err:
         parser.error(f"--from-adapter {args.from_adapter}: {err.strerror}: {err.filename}")
+    missing = [db for db in args.dbs.split(",") if not (SHARED / "spider" / "database" / db / f"{db}.sqlite").is_file()]
+    if missing:
+        parser.error(f"--dbs: no Spider database {', '.join(missing)} under {SHARED / 'spider' / 'database'}")
     for db_id in args.dbs.split(","):
         when = {"date": datetime.now(UTC).strftime("%Y-%m-%d"), "commit": commit(), "machine": machine_facts()}
         when["settings"] = settings
