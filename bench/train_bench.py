@@ -38,7 +38,11 @@ LEVERS = {
     "lever_micro_batch_1": "sqlora defaults as batch 1 x grad-accum 16 (same 16 rows per optimizer step)",
     "lever_fp32_micro_batch_2": "sqlora defaults in fp32 as batch 2 x grad-accum 8 (same 16 rows per optimizer step)",
     "lever_release_memory": "sqlora defaults with --release-memory (freed activation memory given back to the OS)",
+    "lever_system_allocator": "sqlora defaults on the system allocator (SQLORA_ALLOCATOR=system: glibc malloc)",
+    "lever_fp32_system_allocator": "sqlora defaults in fp32 on the system allocator (glibc malloc)",
 }
+SYSTEM_ALLOCATOR_LEVERS = {"lever_system_allocator": "b_sqlora", "lever_fp32_system_allocator": "lever_fp32_compute"}
+PLAIN_VARIANTS = ("a_article_plain", "c_plain_fp32_lora")
 BASELINE = "baseline_defaults"
 BASELINE_DESCRIPTION = "sqlora train defaults of the --baseline-tree checkout, same rows"
 
@@ -174,6 +178,8 @@ SQLORA_VARIANTS = {
 
 
 def run_variant(name: str, examples: int) -> dict:
+    from sqlora.training.allocator import active_allocator
+
     if name == "a_article_plain":
         result = run_article_plain(examples)
     elif name == "c_plain_fp32_lora":
@@ -183,6 +189,7 @@ def run_variant(name: str, examples: int) -> dict:
     result["tokens_per_s"] = round(result["tokens"] / max(result["seconds"], 1e-9), 1)
     result["peak_memory_bytes"] = peak_rss()
     result["examples"] = examples
+    result["allocator"] = active_allocator()
     return result
 
 
@@ -194,7 +201,14 @@ def variant_command(name: str, examples: int, baseline: Path | None) -> tuple[li
         script = baseline / "bench" / "train_bench.py"
         env = {**os.environ, "PYTHONPATH": str(baseline)}
         return [sys.executable, str(script), "--variant", "b_sqlora", "--examples", str(examples)], env
-    return [sys.executable, __file__, "--variant", name, "--examples", str(examples)], dict(os.environ)
+    variant = SYSTEM_ALLOCATOR_LEVERS.get(name, name)
+    command = [sys.executable, __file__, "--variant", variant, "--examples", str(examples)]
+    if name in PLAIN_VARIANTS or name in SYSTEM_ALLOCATOR_LEVERS:
+        return command, dict(os.environ)
+    # sqlora's rows run as `sqlora train` does: with the allocator its training commands pick at start
+    from sqlora.training.allocator import jemalloc_environment
+
+    return command, jemalloc_environment(["sqlora", "train"]) or dict(os.environ)
 
 
 def median_run(runs: list[dict]) -> dict:

@@ -1,5 +1,5 @@
 """``python -m sqlora``: the same CLI as the ``sqlora`` command."""
 
-from sqlora.cli.main import app
+from sqlora.cli.entry import main
 
-app(prog_name="sqlora")
+main()

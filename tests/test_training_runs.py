@@ -18,6 +18,7 @@ import yaml
 from safetensors.torch import load_file
 from typer.testing import CliRunner
 
+from sqlora.training.allocator import jemalloc_library
 from sqlora.training.config import TrainConfig
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -296,6 +297,8 @@ def test_kill_and_resume_is_exact(tmp_path: Path, sql_create_context_path: Path,
     for step in range(9, 13):
         assert resumed_losses[step] == expected_losses[step], step  # bit-exact: one thread, same kernels
     assert resumed["final_loss"] == expected["final_loss"]
+    # the command restarted itself on jemalloc where the machine has it (sqlora.training.allocator)
+    assert resumed["allocator"] == expected["allocator"] == ("jemalloc" if jemalloc_library() else "system")
 
     want = load_file(str(straight / "adapter_model.safetensors"))
     got = load_file(str(killed / "adapter_model.safetensors"))

@@ -18,5 +18,7 @@ from sqlora.cli.app import app
 
 __all__ = ["app"]
 
-if __name__ == "__main__":
-    app()
+if __name__ == "__main__":  # the same as `python -m sqlora` and the `sqlora` command
+    from sqlora.cli.entry import main
+
+    main()

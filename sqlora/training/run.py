@@ -11,6 +11,7 @@ from pathlib import Path
 import torch
 
 from sqlora.constants import ADAPTER_META
+from sqlora.training.allocator import active_allocator
 from sqlora.training.config import TrainConfig
 from sqlora.training.data import prepare_data
 from sqlora.training.hardware import cpu_threads_for_training, resolve_precision
@@ -152,4 +153,5 @@ def run_summary(trainer, log, counts: dict, config: TrainConfig, elapsed: float,
         "threads": torch.get_num_threads() if device == "cpu" else None,
         "precision": "bf16" if trainer.args.bf16 else "fp16" if trainer.args.fp16 else "fp32",
         "quantized": config.quantize,
+        "allocator": active_allocator(),
     }
