@@ -3,15 +3,17 @@
     python bench/adapt_holdout.py                                   # the 8 held-out databases, default settings
     python bench/adapt_holdout.py --dbs hr_1 --max-steps 100        # one database, a shorter run
     python bench/adapt_holdout.py --dbs storm_record --postgres     # served by PostgreSQL (127.0.0.1:5432)
+    python bench/adapt_holdout.py --dbs soccer_2,aircraft --general spider-linked   # a setting, on validation dbs
 
 For each database: adapt from the database alone (`run_adapt`, starting from the shipped adapter, general rows
-from sql-create-context without the held-out databases' rows, so no Spider question of that database is used for
-training), then score three models on that database's Spider questions by execution: the raw base model, the
-shipped adapter (what adaptation starts from) and the adapted one. The held-out databases are the shipped
-adapter's (sqlora.cli.demo.HOLDOUT_DBS), so none of the three saw these questions. Prints a table and writes JSON
-with the time per database, its date and the machine (CPU model and flags); databases measured before in the
+(`--general`) without any row of the held-out databases or of the adapted one, so no Spider question of that
+database is used for training), then score three models on that database's Spider questions by execution: the raw
+base model, the shipped adapter (what adaptation starts from) and the adapted one. The held-out databases are the
+shipped adapter's (sqlora.cli.demo.HOLDOUT_DBS), so none of the three saw these questions. Prints a table and writes
+JSON with the time per database, its date and the machine (CPU model and flags); databases measured before in the
 same JSON file are kept, so the set can be measured a few databases at a time. (music_2 has no rows: every query
-returns nothing, so EX says nothing there.)
+returns nothing, so EX says nothing there.) Settings are chosen on the headline run's validation databases (never
+trained on; `VAL` in docs/results.md, e.g. aircraft, soccer_2), then measured once on the held-out ones.
 """
 
 from __future__ import annotations
@@ -39,13 +41,29 @@ def spider_questions(db_id: str, limit: int | None, folder: Path) -> Path:
     return path
 
 
-def general_rows(folder: Path) -> Path:
-    """sql-create-context rows without any held-out database's: these are Spider's own questions, the ones scored."""
-    from sqlora.cli.demo import HOLDOUT_DBS
+GENERAL_SOURCES = ("sql-create-context", "spider-linked")
 
-    source = SHARED / "sql-create-context" / "train.jsonl"
-    kept = [line for line in source.read_text().splitlines() if json.loads(line).get("db_id") not in HOLDOUT_DBS]
-    path = folder / "general.jsonl"
+
+def general_rows(folder: Path, source: str, exclude: set[str]) -> Path:
+    """The general rows adaptation mixes in, without any row of the ``exclude`` databases (those scored).
+
+    ``sql-create-context``: its rows (which hold Spider's own questions, with contexts cut to the gold query);
+    ``spider-linked``: Spider's human-written questions in the question-linked contexts they are asked in
+    (``--spider-schema question``, as ``sqlora ask --db`` builds them).
+    """
+    from sqlora.data.loaders import load_examples
+
+    if source == "sql-create-context":
+        lines = (SHARED / "sql-create-context" / "train.jsonl").read_text().splitlines()
+        kept = [line for line in lines if json.loads(line).get("db_id") not in exclude]
+    else:
+        rows = load_examples(SHARED / "spider", spider_schema="question").examples
+        kept = [
+            json.dumps({"question": r.question, "context": r.context, "answer": r.sql, "db_id": r.db_id})
+            for r in rows
+            if r.db_id not in exclude
+        ]
+    path = folder / f"general-{source}.jsonl"
     path.write_text("".join(line + "\n" for line in kept))
     return path
 
@@ -142,6 +160,7 @@ def adapt_one(db_id: str, args: argparse.Namespace) -> dict:
     from sqlora.adapt.pipeline import AdaptOptions, run_adapt, scoring_generator
     from sqlora.adapt.questions import load_questions
     from sqlora.adapt.scoring import score
+    from sqlora.cli.demo import HOLDOUT_DBS
     from sqlora.db import Database
 
     out = args.runs / db_id
@@ -161,7 +180,7 @@ def adapt_one(db_id: str, args: argparse.Namespace) -> dict:
         from_adapter=args.from_adapter,
         model=args.model,
         max_pairs=args.max_pairs,
-        general_data=str(general_rows(args.runs)),
+        general_data=str(general_rows(args.runs, args.general, {*HOLDOUT_DBS, db_id})),
         eval_limit=args.eval_limit,
         train={k: v for k, v in (("max_steps", args.max_steps), ("max_minutes", args.train_minutes)) if v},
         progress=False,
@@ -182,7 +201,8 @@ def adapt_one(db_id: str, args: argparse.Namespace) -> dict:
         "questions_dropped": dropped,
         "pairs": report["pairs"],
         "general_rows": report["general_rows"],
-        "general_rows_exclude": "held-out databases",
+        "general_source": args.general,
+        "general_rows_exclude": "held-out databases and the adapted one",
         "base_ex": base["ex"],
         "from_ex": asked["before"]["ex"],
         "adapted_ex": asked["after"]["ex"],
@@ -203,6 +223,9 @@ def main() -> None:
     parser.add_argument("--max-steps", type=int, help="Training steps per database (default: sqlora adapt's).")
     parser.add_argument("--train-minutes", type=float, help="Training time budget (default: sqlora adapt's).")
     parser.add_argument("--max-pairs", type=int, default=3000)
+    parser.add_argument(
+        "--general", choices=GENERAL_SOURCES, default=GENERAL_SOURCES[0], help="Where the general rows come from."
+    )
     parser.add_argument("--eval-limit", type=int, default=100, help="Generated validation pairs scored.")
     parser.add_argument("--questions-limit", type=int, help="At most this many Spider questions per database.")
     parser.add_argument(
