@@ -35,7 +35,13 @@ def test_training_commands_preload_jemalloc(command: str, venv_with_jemalloc: di
     env = jemalloc_environment(["sqlora", command, "--data", "rows.jsonl"], venv_with_jemalloc)
     assert env is not None
     assert env["LD_PRELOAD"] == f"{venv_with_jemalloc['VIRTUAL_ENV']}/lib/libjemalloc.so.2"
+    assert env["MALLOC_CONF"] == allocator.TUNING_GUIDE_MALLOC_CONF
     assert env["PATH"] == "/usr/bin"  # the rest of the environment is kept
+
+
+def test_a_users_malloc_conf_is_kept(venv_with_jemalloc: dict[str, str]) -> None:
+    env = jemalloc_environment(["sqlora", "train"], {**venv_with_jemalloc, "MALLOC_CONF": "narenas:1"})
+    assert env is not None and env["MALLOC_CONF"] == "narenas:1"
 
 
 def test_an_existing_preload_is_kept(venv_with_jemalloc: dict[str, str]) -> None:

@@ -3,8 +3,10 @@
 glibc's malloc keeps freed activation buffers of many sizes in fragmented arenas, so a CPU run's resident size
 climbs past what it uses (bench/train_bench.py, embedded model: with jemalloc up to 0.9 GB less peak RSS in fp32
 and 0.35 GB less in bf16, and 1.1x the speed). An allocator is chosen when a process starts (``LD_PRELOAD``), so
-``sqlora``'s training commands start themselves again with jemalloc preloaded (:func:`jemalloc_environment`);
-``SQLORA_ALLOCATOR=system`` keeps the system allocator.
+``sqlora``'s training commands start themselves again with jemalloc preloaded (:func:`jemalloc_environment`),
+configured as the guide advises (:data:`TUNING_GUIDE_MALLOC_CONF`: freed pages are kept for reuse instead of being
+given back and faulted in again) unless ``MALLOC_CONF`` is set; ``SQLORA_ALLOCATOR=system`` keeps the system
+allocator.
 """
 
 from __future__ import annotations
@@ -21,6 +23,9 @@ TRAINING_COMMANDS = frozenset({"train", "adapt", "demo"})
 PRELOADED_ALLOCATORS = ("jemalloc", "tcmalloc", "mimalloc")
 SETTING = "SQLORA_ALLOCATOR"
 CHOICES = ("auto", "jemalloc", "system")
+TUNING_GUIDE_MALLOC_CONF = (
+    "oversize_threshold:1,background_thread:true,metadata_thp:auto,dirty_decay_ms:9000000000,muzzy_decay_ms:9000000000"
+)
 
 
 def jemalloc_library(environ: Mapping[str, str] = os.environ) -> Path | None:
@@ -69,7 +74,11 @@ def jemalloc_environment(argv: Sequence[str], environ: Mapping[str, str] = os.en
         if setting == "jemalloc":
             raise ValueError(f"{SETTING}=jemalloc, but no {LIBRARY} on this machine (Debian: apt install libjemalloc2)")
         return None
-    return {**environ, "LD_PRELOAD": f"{library} {preload}".strip()}
+    return {
+        **environ,
+        "LD_PRELOAD": f"{library} {preload}".strip(),
+        "MALLOC_CONF": environ.get("MALLOC_CONF") or TUNING_GUIDE_MALLOC_CONF,
+    }
 
 
 def restart_with_jemalloc(argv: Sequence[str] = sys.argv) -> None:
