@@ -12,6 +12,7 @@ import sqlglot
 
 from sqlora.data.from_database import examples_from_database
 from sqlora.db import Database
+from sqlora.sql.schema import parse_schema
 from sqlora.synth import FAMILIES, generate_pairs
 from sqlora.synth.generate import result_digest, shape
 from sqlora.synth.phrasing import attribute, humanize, noun
@@ -99,11 +100,13 @@ def test_database_unchanged(spider_dir, tmp_path):
         examples = examples_from_database(db, max_pairs=300)
     assert len(examples) >= 100 and sqlite_checksum(path) == before
     full = set(re.findall(r"CREATE TABLE (\w+)", Database(path).schema_context()))
-    for ex in examples:  # the tables the question is about, plus every table the SQL uses; never the whole schema
+    for ex in examples:  # what the question is about, plus every table and column the SQL uses; never everything
         tables = re.findall(r"CREATE TABLE (\w+)", ex.context)
         assert tables and set(tables) < full
         used = {t.name for t in sqlglot.parse_one(ex.sql).find_all(sqlglot.exp.Table)}
         assert used <= set(tables), ex
+        given = {c.lower() for t in parse_schema(ex.context) for c in t.column_names}
+        assert {c.name.lower() for c in sqlglot.parse_one(ex.sql).find_all(sqlglot.exp.Column)} <= given, ex
         assert ex.db_id == "college_2" and ex.db_path == str(path)
 
 

@@ -7,8 +7,9 @@ import sqlite3
 import pytest
 
 from sqlora.data.loaders import load_examples
+from sqlora.db.connect import Database
 from sqlora.db.sqlite import sqlite_links, sqlite_tables
-from sqlora.sql.linking import Link, question_pruned_tables, words
+from sqlora.sql.linking import Link, ValueIndex, question_columns, question_pruned_tables, shares_word, words
 from sqlora.sql.schema import Table, parse_schema
 
 DDL = """
@@ -34,9 +35,60 @@ def names(tables: list[Table]) -> list[str]:
     return [t.name for t in tables]
 
 
-def test_words_are_lowercase_stems_without_stopwords():
+def test_words_are_lowercase_singulars_without_stopwords():
     assert words("How many Singers are from countries_list?") == {"singer", "country"}
     assert words("concertYear") == {"concert", "year"}
+    assert words("themes, times and dates of matches") == {"theme", "time", "date", "match"}
+
+
+def test_a_name_word_matches_the_question_word_it_abbreviates():
+    asked = words("What is the account balance of customers in January?")
+    assert shares_word(asked, "acc_bal") == 2 and shares_word(asked, "Jan") == 1
+    assert shares_word(asked, "acc_type") == 1 and shares_word(asked, "Feb") == 0
+    assert shares_word(asked, "ty") == 0  # too short to stand for a word
+
+
+def test_value_index_finds_the_columns_whose_values_a_question_spells_out():
+    index = ValueIndex([("customer", "state", ["Texas", "New York", "NY"]), ("bank", "city", ["New York", None, 3])])
+    assert index.columns_in("Customers from new york?") == {("customer", "state"), ("bank", "city")}
+    assert index.columns_in("customers in Texas") == {("customer", "state")}
+    assert index.columns_in("the ny office") == set()  # values under 3 characters say too little
+    assert index.columns_in("customers in Texasville") == set()  # whole words only
+
+
+WIDE = Table("customer", [("cust_id", "INT"), ("cust_name", "TEXT"), ("acc_type", "TEXT"), ("acc_bal", "INT"),
+                          ("no_of_loans", "INT"), ("credit_score", "INT"), ("branch_id", "INT"), ("state", "TEXT")])  # fmt: skip
+BANK = Table("bank", [("branch_id", "INT"), ("bname", "TEXT"), ("no_of_customers", "INT"), ("city", "TEXT"),
+                      ("state", "TEXT")])  # fmt: skip
+
+
+def test_wide_tables_keep_the_columns_the_question_needs():
+    links = [Link("customer", "branch_id", "bank", "branch_id")]
+    question = "What is the total account balance of customers from Texas?"
+    valued = ValueIndex([("customer", "state", ["Texas"])]).columns_in(question)
+    [kept] = question_columns(question, [WIDE], links, valued)
+    assert {"cust_id", "acc_bal", "branch_id", "state"} <= set(kept.column_names)  # first, named, join key, valued
+    assert not {"no_of_loans", "credit_score"} & set(kept.column_names)
+    assert kept.column_names == [c for c in WIDE.column_names if c in kept.column_names]  # schema order
+    [named] = question_columns("List the names of customers.", [WIDE], links)
+    assert "cust_name" in named.column_names and "credit_score" not in named.column_names
+    small = Table("t", [("a", "INT"), ("b", "INT"), ("c", "INT"), ("d", "INT")])
+    assert question_columns("Anything?", [small]) == [small]  # small tables stay whole
+
+
+def test_a_value_the_question_spells_out_picks_the_table():
+    question = "How many are in Springfield?"
+    assert names(question_pruned_tables(question, [WIDE, BANK])) == ["customer", "bank"]  # no word in common
+    index = ValueIndex([("bank", "city", ["Springfield"])])
+    linked = question_pruned_tables(question, [WIDE, BANK], values=index)
+    assert names(linked) == ["bank"] and "city" in linked[0].column_names
+
+
+def test_database_contexts_link_by_stored_values(spider_dir):
+    with Database(spider_dir / "database" / "climbing" / "climbing.sqlite") as db:
+        assert ("climber", "country") in db.value_index.columns_in("Which climbers are from West Germany?")
+        context = db.schema_context(question="What are the names of climbers from West Germany?")
+    assert context == "CREATE TABLE climber (Climber_ID INT, Name TEXT, Country TEXT, Mountain_ID INT)"
 
 
 def test_sqlite_links_reads_declared_foreign_keys(concert_db):
@@ -72,6 +124,7 @@ def test_spider_rows_can_get_question_linked_contexts_without_the_gold(spider_di
     for whole, pruned in zip(full, linked, strict=True):
         schema = {t.name: t.columns for t in parse_schema(whole.context)}
         kept = parse_schema(pruned.context)
-        assert kept and all(schema[t.name] == t.columns for t in kept)  # whole tables of that database
-        shorter += len(kept) < len(schema)
+        assert kept and all(set(t.columns) <= set(schema[t.name]) for t in kept)  # tables and columns it has
+        assert all(t.columns == [c for c in schema[t.name] if c in t.columns] for t in kept)  # in schema order
+        shorter += sum(len(t.columns) for t in kept) < sum(len(c) for c in schema.values())
     assert shorter > 0

@@ -10,7 +10,7 @@ from pathlib import Path
 from sqlora.data.pruning import gold_pruned_context
 from sqlora.data.record import Example, LoadResult, RowError
 from sqlora.data.validation import REQUIRED, InvalidRow, check_example
-from sqlora.db.sqlite import sqlite_links, sqlite_schema_context, sqlite_tables
+from sqlora.db.sqlite import sqlite_links, sqlite_schema_context, sqlite_tables, sqlite_values
 from sqlora.sql.linking import question_pruned_tables
 from sqlora.sql.schema import render_create_tables
 
@@ -194,8 +194,9 @@ def load_spider(
 
     ``schema="gold"`` prunes each context to the tables and columns the gold query uses (the
     sql-create-context style, for training); rows whose gold query cannot be read keep the full schema.
-    ``schema="question"`` prunes it to the tables the question is about, guessed from its words and the
-    database's foreign keys (:func:`question_pruned_tables`; no gold used, so fair for evaluation).
+    ``schema="question"`` prunes it to the tables and columns the question is about, guessed from its words,
+    the values it spells out and the database's foreign keys (:func:`question_pruned_tables`; no gold used, so
+    fair for evaluation).
 
     Question files are kept as released (Spider's own repeated questions included) so that
     counts and scores stay comparable with published numbers; training deduplicates later.
@@ -225,7 +226,10 @@ def load_spider(
                         context = gold_pruned_context(str(row.get("query") or ""), tables) or context
                     elif schema == "question":
                         tables, links = sqlite_tables(str(db_path)), sqlite_links(str(db_path))
-                        context = render_create_tables(question_pruned_tables(str(row.get("question")), tables, links))
+                        linked = question_pruned_tables(
+                            str(row.get("question")), tables, links, sqlite_values(str(db_path))
+                        )
+                        context = render_create_tables(linked)
                     row = {**row, "context": context, "db_path": str(db_path)}
             yield line, row, problem
 

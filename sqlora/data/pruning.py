@@ -8,13 +8,15 @@ from sqlora.sql.parsing import parse_or_none
 from sqlora.sql.schema import Table, render_create_tables
 
 
-def gold_pruned_tables(sql: str, tables: list[Table] | tuple[Table, ...]) -> list[Table] | None:
+def gold_pruned_tables(
+    sql: str, tables: list[Table] | tuple[Table, ...], dialect: str = "sqlite"
+) -> list[Table] | None:
     """The tables ``sql`` reads, each with only the columns it mentions; None when it does not parse.
 
     Unqualified columns count for every used table that has them; a table whose columns are never
     named (``SELECT count(*) FROM t``) keeps its first column so that its CREATE TABLE stays valid.
     """
-    tree = parse_or_none(sql)
+    tree = parse_or_none(sql, dialect)
     if tree is None:
         return None
     by_name = {table.name.lower(): table for table in tables}

@@ -16,6 +16,7 @@ from sqlora.db.executors import QueryError, QueryResult
 from sqlora.db.readonly import check_readonly
 from sqlora.db.sqlite import connect_readonly
 from sqlora.sql.dialects import dialect_for_url
+from sqlora.sql.linking import ValueIndex
 from sqlora.sql.schema import Table, quote_identifier
 
 
@@ -139,8 +140,16 @@ class Database:
     # -- schema --------------------------------------------------------------------------------
     def refresh(self) -> None:
         """Forget cached schema information (after the database changed)."""
-        for key in ("_schema_info",):
+        for key in ("_schema_info", "value_index"):
             self.__dict__.pop(key, None)
+
+    @cached_property
+    def value_index(self) -> ValueIndex:
+        """The text values of every column (the first 10,000 rows of each table), read once, for linking a
+        question to the columns whose values it spells out (:mod:`sqlora.db.context`)."""
+        from sqlora.db.context import column_values
+
+        return column_values(self)
 
     @cached_property
     def _schema_info(self) -> tuple[list[Table], list[ForeignKey]]:

@@ -7,8 +7,9 @@ a second section follows, one SQL comment line per table listing up to N frequen
     CREATE TABLE singer (Singer_ID INTEGER, Name TEXT, Country TEXT)
     -- singer: Name 'Joe Sharp', 'Timbaland'; Country 'United States', 'France'
 
-With a ``question``, only the tables it is about are kept (schema linking: the two tables sharing the most
-words with it, and a table joining them by foreign keys; :mod:`sqlora.sql.linking`), in their original order.
+With a ``question``, only the tables and columns it is about are kept (schema linking: the two tables sharing the
+most words and spelled-out values with it, a table joining them by foreign keys, and in each the columns it likely
+needs; :mod:`sqlora.sql.linking`), in their original order.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import TYPE_CHECKING
 from sqlglot import exp
 
 from sqlora.db import names
-from sqlora.sql.linking import Link, question_pruned_tables
+from sqlora.sql.linking import Link, ValueIndex, question_pruned_tables
 from sqlora.sql.schema import Table, render_create_tables
 
 if TYPE_CHECKING:
@@ -29,14 +30,34 @@ _SKIP_TYPES = ("BLOB", "BYTEA", "BINARY", "IMAGE", "GEOMETRY")
 
 
 def question_tables(db: Database, question: str) -> list[Table]:
-    """The tables ``question`` is about (:func:`sqlora.sql.linking.question_pruned_tables`, with the database's
-    declared foreign keys)."""
+    """The tables and columns ``question`` is about (:func:`sqlora.sql.linking.question_pruned_tables`, with the
+    database's declared foreign keys and its text values)."""
     links = [
         Link(fk.table, column, fk.ref_table, ref)
         for fk in db.foreign_keys()
         for column, ref in zip(fk.columns, fk.ref_columns or fk.columns, strict=False)
     ]
-    return question_pruned_tables(question, db.tables(), links)
+    return question_pruned_tables(question, db.tables(), links, db.value_index)
+
+
+def column_values(db: Database, rows: int = 10_000) -> ValueIndex:
+    """The distinct text values of each column among the first ``rows`` rows of its table (read-only, 5 s per
+    column at most; a column that cannot be read is left out)."""
+    schema = db.schema if db.backend != "postgresql" else None  # postgres: search_path
+    columns = []
+    for table in db.tables():
+        for col, kind in table.columns:
+            if any(t in (kind or "").upper() for t in _SKIP_TYPES):
+                continue
+            c = names.column(col, db.dialect)
+            inner = exp.select(c).from_(names.table(table.name, db.dialect, schema)).limit(rows)
+            query = exp.select(c.copy()).distinct().from_(inner.subquery("s"))
+            try:
+                found = db.execute_readonly(query.sql(dialect=db.dialect), timeout_s=5.0, max_rows=rows).rows
+            except Exception:  # values only sharpen the linking; never fail a context over them
+                continue
+            columns.append((table.name, col, [row[0] for row in found]))
+    return ValueIndex(columns)
 
 
 def column_samples(db: Database, table: Table, n: int, text_len: int = 30) -> dict[str, list]:

@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import sqlglot
 from sqlglot import exp
 
 from sqlora.data.record import Example
@@ -126,20 +125,27 @@ def generate_pairs(
 
 
 def pair_context(db: Database, question: str, sql: str) -> str:
-    """CREATE TABLE text of the tables ``question`` is about (as ``Database.schema_context(question=...)`` writes
-    it for prompts) plus any table ``sql`` uses that the linking missed, in the database's order.
+    """CREATE TABLE text of the tables and columns ``question`` is about (as ``Database.schema_context(question=...)``
+    writes it for prompts) plus every table and column ``sql`` uses that the linking missed, in the database's order.
 
-    Where the linking finds no table (it then keeps the whole schema), only the tables ``sql`` uses are kept, so
-    contexts stay short enough to train on.
+    Where the linking finds no table (it then keeps the whole schema), only what ``sql`` uses is kept, so contexts
+    stay short enough to train on.
     """
+    from sqlora.data.pruning import gold_pruned_tables
     from sqlora.db.context import question_tables
-    from sqlora.sql.schema import render_create_tables
+    from sqlora.sql.schema import Table, render_create_tables
 
     tables = db.tables()
-    used = {t.name.lower() for t in sqlglot.parse_one(sql, read=db.dialect).find_all(exp.Table)}
-    linked = {t.name.lower() for t in question_tables(db, question)}
-    keep = used if len(linked) == len(tables) else linked | used
-    return render_create_tables([t for t in tables if t.name.lower() in keep])
+    linked = question_tables(db, question)
+    wanted = {} if linked == tables else {t.name.lower(): {c.lower() for c in t.column_names} for t in linked}
+    for table in gold_pruned_tables(sql, tables, db.dialect) or []:
+        wanted.setdefault(table.name.lower(), set()).update(c.lower() for c in table.column_names)
+    kept = [
+        Table(t.name, [c for c in t.columns if c[0].lower() in wanted[t.name.lower()]])
+        for t in tables
+        if t.name.lower() in wanted
+    ]
+    return render_create_tables(kept)
 
 
 def database_examples(db: Database, pairs: list[Pair]) -> list[Example]:
