@@ -93,11 +93,11 @@ def test_sqlite_execute_json(musical, scripted):
 
 
 def test_sqlite_table_on_stdout_and_plain_path(musical, scripted):
-    scripted("SELECT Name FROM musical ORDER BY Name LIMIT 2")
+    scripted("SELECT Award FROM musical ORDER BY Award LIMIT 2")
     result = run(["--db", str(musical), "--execute", QUESTION])
     assert result.exit_code == 0, result.stderr
-    assert "SELECT Name FROM musical" in result.stdout
-    assert "Name" in result.stdout.splitlines()[2]  # the rich table's header, after the SQL and the top border
+    assert "SELECT Award FROM musical" in result.stdout
+    assert "Award" in result.stdout.splitlines()[2]  # the rich table's header, after the SQL and the top border
     assert "2 rows" in result.stderr and "2 rows" not in result.stdout
 
 
