@@ -17,8 +17,6 @@ from collections.abc import Iterable, Sequence
 from functools import lru_cache
 from typing import NamedTuple
 
-import inflect
-
 from sqlora.sql.schema import Table
 
 _STOPWORDS = frozenset(
@@ -30,7 +28,6 @@ _STOPWORDS = frozenset(
         "name", "names"
     }
 )  # fmt: skip
-_ENGLISH = inflect.engine()
 _YEAR = re.compile(r"\b(1[5-9]|20)\d\d\b")
 MAX_VALUE_WORDS = 6
 SMALL_TABLE = 4  # tables with at most this many columns are kept whole
@@ -88,7 +85,14 @@ def words(text: str) -> set[str]:
 def _singular(word: str) -> str:
     if len(word) < 4 or word.isdigit():  # "bus", "his": too short to tell
         return word
-    return _ENGLISH.singular_noun(word) or word
+    return _english().singular_noun(word) or word
+
+
+@lru_cache(maxsize=1)
+def _english():  # noqa: ANN202 - inflect.engine; imported on first use, it takes seconds to load
+    import inflect
+
+    return inflect.engine()
 
 
 def shares_word(asked: set[str], identifier: str) -> int:
@@ -108,9 +112,9 @@ def question_pruned_tables(
 
     Tables are ranked by 3 x the words their name shares with the question, plus the columns that share a word,
     plus 2 x the columns holding a value the question spells out (``values``; ties go to the table whose name the
-    question says); the best two are kept, with a
-    table that joins them (foreign keys) when they are not linked directly. With no word in common the whole
-    schema is returned: pruning then would only guess. In each kept table: see :func:`question_columns`.
+    question says); the best two are kept, with a table that joins them (foreign keys) when they are not linked
+    directly. With no word in common the whole schema is returned: pruning then would only guess. In each kept
+    table: see :func:`question_columns`.
     """
     asked = words(question)
     valued = values.columns_in(question) if values is not None else set()
