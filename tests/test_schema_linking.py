@@ -7,6 +7,7 @@ import sqlite3
 import pytest
 
 from sqlora.data.loaders import load_examples
+from sqlora.data.pruning import gold_pruned_tables, with_gold_columns
 from sqlora.db.connect import Database
 from sqlora.db.sqlite import sqlite_links, sqlite_tables
 from sqlora.sql.linking import Link, ValueIndex, question_columns, question_pruned_tables, shares_word, words
@@ -128,3 +129,34 @@ def test_spider_rows_can_get_question_linked_contexts_without_the_gold(spider_di
         assert all(t.columns == [c for c in schema[t.name] if c in t.columns] for t in kept)  # in schema order
         shorter += sum(len(t.columns) for t in kept) < sum(len(c) for c in schema.values())
     assert shorter > 0
+
+
+def test_training_contexts_add_what_the_answer_uses_to_the_linked_ones(concert_db):
+    tables, links = sqlite_tables(concert_db), sqlite_links(concert_db)
+    question = "What is the capacity of each stadium?"
+    linked = question_pruned_tables(question, tables, links)
+    assert "concert" not in names(linked)
+    sql = (
+        "SELECT T1.capacity FROM stadium AS T1 JOIN concert AS T2 ON T1.stadium_id = T2.stadium_id WHERE T2.year = 2014"
+    )
+    kept = {t.name: [c for c, _ in t.columns] for t in with_gold_columns(sql, tables, linked)}
+    assert list(kept) == [t.name for t in tables if t.name in kept]  # schema order
+    assert set(names(linked)) <= set(kept)  # the linking's distractors stay
+    assert kept["concert"] == ["year", "stadium_id"]  # what the answer uses of a table the linking missed
+    assert with_gold_columns(sql, tables, list(tables)) == gold_pruned_tables(sql, tables)  # nothing linked: gold
+
+
+def test_spider_training_rows_in_linked_contexts_never_miss_a_gold_name(spider_dir):
+    linked = load_examples(spider_dir, spider_schema="question").examples[:60]
+    with_gold = load_examples(spider_dir, spider_schema="question+gold").examples[:60]
+    missed = 0
+    for plain, row in zip(linked, with_gold, strict=True):
+        context = {t.name.lower(): {c.lower() for c in t.column_names} for t in parse_schema(row.context)}
+        full = sqlite_tables(row.db_path)
+        for table in gold_pruned_tables(row.sql, full) or []:
+            assert {c.lower() for c in table.column_names} <= context[table.name.lower()]
+        before = {t.name.lower(): {c.lower() for c in t.column_names} for t in parse_schema(plain.context)}
+        if len(before) < len(full):  # the linking picked tables: its picks stay
+            assert all(columns <= context.get(name, set()) for name, columns in before.items())
+        missed += plain.context != row.context
+    assert missed > 0  # some linked contexts lacked a name their answer uses

@@ -7,7 +7,7 @@ import json
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
-from sqlora.data.pruning import gold_pruned_context
+from sqlora.data.pruning import gold_pruned_context, with_gold_columns
 from sqlora.data.record import Example, LoadResult, RowError
 from sqlora.data.validation import REQUIRED, InvalidRow, check_example
 from sqlora.db.sqlite import sqlite_links, sqlite_schema_context, sqlite_tables, sqlite_values
@@ -17,7 +17,8 @@ from sqlora.sql.schema import render_create_tables
 SQL_CREATE_CONTEXT_HUB_ID = "b-mc2/sql-create-context"
 SQL_CREATE_CONTEXT_COLUMNS = {"question": "question", "context": "context", "sql": "answer", "db_id": "db_id"}
 SPIDER_COLUMNS = {"question": "question", "sql": "query", "db_id": "db_id"}
-SPIDER_SCHEMAS = ("full", "gold", "question")  # how a Spider row's context is cut from its database's schema
+# how a Spider row's context is cut from its database's schema (load_spider)
+SPIDER_SCHEMAS = ("full", "gold", "question", "question+gold")
 
 
 class DataError(ValueError):
@@ -196,7 +197,9 @@ def load_spider(
     sql-create-context style, for training); rows whose gold query cannot be read keep the full schema.
     ``schema="question"`` prunes it to the tables and columns the question is about, guessed from its words,
     the values it spells out and the database's foreign keys (:func:`question_pruned_tables`; no gold used, so
-    fair for evaluation).
+    fair for evaluation). ``schema="question+gold"`` adds every table and column the gold query uses that the
+    linking missed (:func:`with_gold_columns`): contexts as users ask in, for training, where no answer refers
+    to a name its context lacks.
 
     Question files are kept as released (Spider's own repeated questions included) so that
     counts and scores stay comparable with published numbers; training deduplicates later.
@@ -224,11 +227,13 @@ def load_spider(
                     if schema == "gold":
                         tables = sqlite_tables(str(db_path))
                         context = gold_pruned_context(str(row.get("query") or ""), tables) or context
-                    elif schema == "question":
+                    elif schema in ("question", "question+gold"):
                         tables, links = sqlite_tables(str(db_path)), sqlite_links(str(db_path))
                         linked = question_pruned_tables(
                             str(row.get("question")), tables, links, sqlite_values(str(db_path))
                         )
+                        if schema == "question+gold":
+                            linked = with_gold_columns(str(row.get("query") or ""), tables, linked)
                         context = render_create_tables(linked)
                     row = {**row, "context": context, "db_path": str(db_path)}
             yield line, row, problem

@@ -46,6 +46,26 @@ def gold_pruned_tables(
     return pruned
 
 
+def with_gold_columns(
+    sql: str, tables: list[Table] | tuple[Table, ...], linked: list[Table], dialect: str = "sqlite"
+) -> list[Table]:
+    """``linked`` (tables and columns picked from ``tables``) plus every table and column ``sql`` uses that it
+    misses, in ``tables``' order: a context with the distractors a question-linked context has but no name the
+    answer needs missing (for training rows; inference has no gold). Where ``linked`` is the whole schema (the
+    linking found nothing), only what ``sql`` uses is kept, so contexts stay short enough to train on.
+    """
+    wanted: dict[str, set[str]] = {}
+    if list(linked) != list(tables):
+        wanted = {t.name.lower(): {c.lower() for c in t.column_names} for t in linked}
+    for table in gold_pruned_tables(sql, tables, dialect) or []:
+        wanted.setdefault(table.name.lower(), set()).update(c.lower() for c in table.column_names)
+    return [
+        Table(t.name, [c for c in t.columns if c[0].lower() in wanted[t.name.lower()]])
+        for t in tables
+        if t.name.lower() in wanted
+    ]
+
+
 def gold_pruned_context(sql: str, tables: list[Table] | tuple[Table, ...]) -> str | None:
     """CREATE TABLE context of only the tables and columns ``sql`` uses; None when it cannot tell."""
     pruned = gold_pruned_tables(sql, tables)

@@ -131,20 +131,12 @@ def pair_context(db: Database, question: str, sql: str) -> str:
     Where the linking finds no table (it then keeps the whole schema), only what ``sql`` uses is kept, so contexts
     stay short enough to train on.
     """
-    from sqlora.data.pruning import gold_pruned_tables
+    from sqlora.data.pruning import with_gold_columns
     from sqlora.db.context import question_tables
-    from sqlora.sql.schema import Table, render_create_tables
+    from sqlora.sql.schema import render_create_tables
 
     tables = db.tables()
-    linked = question_tables(db, question)
-    wanted = {} if linked == tables else {t.name.lower(): {c.lower() for c in t.column_names} for t in linked}
-    for table in gold_pruned_tables(sql, tables, db.dialect) or []:
-        wanted.setdefault(table.name.lower(), set()).update(c.lower() for c in table.column_names)
-    kept = [
-        Table(t.name, [c for c in t.columns if c[0].lower() in wanted[t.name.lower()]])
-        for t in tables
-        if t.name.lower() in wanted
-    ]
+    kept = with_gold_columns(sql, tables, question_tables(db, question), db.dialect)
     return render_create_tables(kept)
 
 

@@ -14,6 +14,8 @@ from typing import Any
 
 import yaml
 
+from sqlora.data.loaders import SPIDER_SCHEMAS
+
 
 @dataclass
 class TokenWeights:
@@ -49,8 +51,9 @@ class TrainConfig:
     data: str | list[str] = option("", "Training data: file, Spider folder or hub id (repeat to combine).")
     spider_schema: str = option(
         "full",
-        "Spider folders: full database schemas, 'gold' (pruned to the gold query) or 'question' (linked to it).",
-        choices=("full", "gold", "question"),
+        "Spider folders: full database schemas, 'gold' (pruned to the gold query), 'question' (linked to the"
+        " question) or 'question+gold' (linked, plus what the gold query uses).",
+        choices=SPIDER_SCHEMAS,
     )
     eval_data: str | None = option(None, "Validation data (default: validation_fraction of the databases).")
     db_dir: str | None = option(None, "Folder of <db_id>/<db_id>.sqlite databases (execution-accuracy samples).")
