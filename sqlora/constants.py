@@ -11,3 +11,6 @@ DEFAULT_MAX_NEW_TOKENS = 160
 ADAPT_TRAIN_MINUTES = 15.0
 """``sqlora adapt``'s training time budget: with generation and scoring, about 25 minutes for a 10-table database
 on 2 CPU cores."""
+
+SPIDER_SCHEMAS = ("full", "gold", "question", "question+gold")
+"""How a Spider row's context is cut from its database's schema (``load_spider``'s ``schema``, ``--spider-schema``)."""

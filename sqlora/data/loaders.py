@@ -7,6 +7,7 @@ import json
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
+from sqlora.constants import SPIDER_SCHEMAS
 from sqlora.data.pruning import gold_pruned_context, with_gold_columns
 from sqlora.data.record import Example, LoadResult, RowError
 from sqlora.data.validation import REQUIRED, InvalidRow, check_example
@@ -17,8 +18,6 @@ from sqlora.sql.schema import render_create_tables
 SQL_CREATE_CONTEXT_HUB_ID = "b-mc2/sql-create-context"
 SQL_CREATE_CONTEXT_COLUMNS = {"question": "question", "context": "context", "sql": "answer", "db_id": "db_id"}
 SPIDER_COLUMNS = {"question": "question", "sql": "query", "db_id": "db_id"}
-# how a Spider row's context is cut from its database's schema (load_spider)
-SPIDER_SCHEMAS = ("full", "gold", "question", "question+gold")
 
 
 class DataError(ValueError):

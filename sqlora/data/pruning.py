@@ -52,12 +52,16 @@ def with_gold_columns(
     """``linked`` (tables and columns picked from ``tables``) plus every table and column ``sql`` uses that it
     misses, in ``tables``' order: a context with the distractors a question-linked context has but no name the
     answer needs missing (for training rows; inference has no gold). Where ``linked`` is the whole schema (the
-    linking found nothing), only what ``sql`` uses is kept, so contexts stay short enough to train on.
+    linking found nothing), only what ``sql`` uses is kept, so contexts stay short enough to train on; where
+    ``sql`` does not parse, ``linked`` is returned as it is.
     """
+    gold = gold_pruned_tables(sql, tables, dialect)
+    if gold is None:
+        return list(linked)
     wanted: dict[str, set[str]] = {}
     if list(linked) != list(tables):
         wanted = {t.name.lower(): {c.lower() for c in t.column_names} for t in linked}
-    for table in gold_pruned_tables(sql, tables, dialect) or []:
+    for table in gold:
         wanted.setdefault(table.name.lower(), set()).update(c.lower() for c in table.column_names)
     return [
         Table(t.name, [c for c in t.columns if c[0].lower() in wanted[t.name.lower()]])

@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from sqlora.data.loaders import SPIDER_SCHEMAS
+from sqlora.constants import SPIDER_SCHEMAS
 
 
 @dataclass
