@@ -6,7 +6,7 @@ import pytest
 from sqlora.data.loaders import DataError, load_custom, load_examples, load_spider, load_sql_create_context
 from sqlora.data.pruning import gold_pruned_context
 from sqlora.data.record import Example
-from sqlora.data.splits import deduplicate, split_by_group
+from sqlora.data.splits import context_tables, deduplicate, split_by_group
 from sqlora.sql.schema import Table, parse_schema
 
 
@@ -126,15 +126,28 @@ def test_deduplicate_keeps_first(spider_dir):
     assert len(unique) == len(folded) < len(examples)
 
 
-def test_deduplicate_across_sources_ignores_case_spacing_and_context(spider_dir):
+def test_deduplicate_across_sources_ignores_case_spacing_and_how_the_context_is_written(spider_dir):
     spider = load_examples(spider_dir, spider_schema="gold").examples[:50]
     restyled = [
-        Example(e.question.upper(), "CREATE TABLE x (y TEXT)", "  ".join(e.sql.split()).lower(), e.db_id)
+        Example(e.question.upper(), e.context.upper().replace(" (", "("), "  ".join(e.sql.split()).lower(), e.db_id)
         for e in spider
     ]
     unique = deduplicate(spider + restyled)
     assert unique == deduplicate(spider)
     assert unique[0] is spider[0]
+
+
+def test_deduplicate_keeps_a_question_shown_other_tables(spider_dir):
+    gold = load_examples(spider_dir, spider_schema="gold").examples[:50]
+    full = load_examples(spider_dir, spider_schema="full").examples[:50]
+    shown_more = [f for g, f in zip(gold, full, strict=True) if context_tables(f.context) != context_tables(g.context)]
+    assert shown_more
+    assert len(deduplicate(gold + full)) == len(deduplicate(gold)) + len(shown_more)
+
+
+def test_context_tables_reads_quoted_and_plain_names():
+    context = 'CREATE TABLE "Order Items" (id INT); CREATE TABLE IF NOT EXISTS people (name TEXT)\nCREATE TABLE [x](y)'
+    assert context_tables(context) == {"order items", "people", "x"}
 
 
 def test_gold_pruned_context_keeps_used_tables_and_columns(spider_dir):

@@ -1,4 +1,5 @@
-"""Join repair: ``JOIN ... ON T1.x = T1.x`` (always true, a cross join) is pointed at the joined table."""
+"""Join repair: ``JOIN ... ON T1.x = T1.x`` (always true, a cross join) is pointed at the joined table, and a
+column read from a table the query never joins gets that table joined."""
 
 from __future__ import annotations
 
@@ -6,8 +7,8 @@ import sqlite3
 
 import pytest
 
-from sqlora.inference.validation import repair_joins
-from sqlora.sql.joins import fix_self_comparisons
+from sqlora.inference.validation import repair_identifiers, repair_joins
+from sqlora.sql.joins import fix_self_comparisons, join_missing_column
 from sqlora.sql.schema import parse_schema
 
 STORE = (
@@ -87,3 +88,64 @@ def test_the_repaired_query_answers_what_the_cross_join_got_wrong():
     )
     assert conn.execute(slip).fetchall() == [(115.0,)]  # every invoice, not Lucas's
     assert conn.execute(repair_joins(slip, STORE)).fetchall() == [(15.0,)]
+
+
+LOANS = (
+    "CREATE TABLE customer (cust_id INTEGER, cust_name TEXT, state TEXT); "
+    "CREATE TABLE loan (loan_id INTEGER, cust_id INTEGER, amount INTEGER); "
+    "CREATE TABLE bank (branch_id INTEGER, bname TEXT, state TEXT)"
+)
+
+
+@pytest.mark.parametrize(
+    ("slip", "error", "repaired"),
+    [
+        (  # unaliased: the table's name qualifies the moved column
+            "SELECT cust_name FROM customer WHERE amount > 5000",
+            "no such column: amount",
+            "SELECT cust_name FROM customer JOIN loan ON customer.cust_id = loan.cust_id WHERE loan.amount > 5000",
+        ),
+        (  # aliased, the column pinned on the wrong table: a new alias
+            "SELECT T1.cust_name FROM customer AS T1 WHERE T1.amount > 5000",
+            "no such column: T1.amount",
+            "SELECT T1.cust_name FROM customer AS T1 JOIN loan AS T2 ON T1.cust_id = T2.cust_id WHERE T2.amount > 5000",
+        ),
+        (  # inside a subquery: joined there, not in the outer query
+            "SELECT cust_name FROM customer WHERE cust_id IN (SELECT cust_id FROM customer WHERE amount > 9)",
+            "no such column: amount",
+            "SELECT cust_name FROM customer WHERE cust_id IN (SELECT cust_id FROM customer "
+            "JOIN loan ON customer.cust_id = loan.cust_id WHERE loan.amount > 9)",
+        ),
+    ],
+)
+def test_a_column_of_a_table_the_query_does_not_read_joins_that_table(slip, error, repaired):
+    assert join_missing_column(slip, error, parse_schema(LOANS)) == repaired
+
+
+@pytest.mark.parametrize(
+    ("sql", "error"),
+    [
+        ("SELECT cust_name FROM customer WHERE bname = 'x'", "no such column: bname"),  # no key to join bank on
+        ("SELECT cust_name FROM customer WHERE nme = 'x'", "no such column: nme"),  # in no table: a misspelling
+        ("SELECT T2.state FROM customer AS T1 JOIN loan AS T2 ON T1.cust_id = T2.cust_id", "no such column: T2.state"),
+        ("SELECT cust_name FROM customer", "ambiguous column name: cust_name"),
+    ],
+)
+def test_columns_that_are_not_a_missing_join_are_left_to_the_other_repairs(sql, error):
+    assert join_missing_column(sql, error, parse_schema(LOANS)) is None
+
+
+def test_the_joined_query_compiles_and_answers_what_was_asked():
+    conn = sqlite3.connect(":memory:")
+    conn.executescript(
+        LOANS + "; INSERT INTO customer VALUES (1, 'Ana', 'NY'), (2, 'Lucas', 'CA');"
+        "INSERT INTO loan VALUES (1, 1, 9000), (2, 2, 100)"
+    )
+    slip = "SELECT cust_name FROM customer WHERE amount > 5000"
+    with pytest.raises(sqlite3.OperationalError, match="no such column: amount"):
+        conn.execute(slip)
+    fixed = repair_identifiers(slip, LOANS)
+    assert conn.execute(fixed).fetchall() == [("Ana",)]
+    # a column both joined tables have is qualified with the table the query read first
+    fixed = repair_identifiers("SELECT cust_id FROM customer WHERE amount > 5000", LOANS)
+    assert conn.execute(fixed).fetchall() == [(1,)]

@@ -319,6 +319,31 @@ def test_training_data_from_several_sources_with_gold_pruned_spider(tokenizer, s
     assert config.data_sources == [str(sql_create_context_path), str(spider_dir)]
 
 
+def test_spider_questions_once_per_schema_mode_with_distinct_tables(spider_dir, sql_create_context_path):
+    from sqlora.data.splits import context_tables, deduplicate
+    from sqlora.training.data import load_rows
+
+    config = TrainConfig(data=[str(sql_create_context_path), str(spider_dir)], spider_schema=["gold", "question"])
+    gold = load_rows(TrainConfig(data="unused", spider_schema="gold"), str(spider_dir))
+    both = load_rows(config, str(spider_dir))
+    assert len(both) == 2 * len(gold) and both[: len(gold)] == gold
+    assert load_rows(config, str(sql_create_context_path)) == load_rows(
+        TrainConfig(data="unused"), str(sql_create_context_path)
+    )
+    linked = both[len(gold) :]
+    differing = sum(context_tables(g.context) != context_tables(q.context) for g, q in zip(gold, linked, strict=True))
+    assert 0 < len(deduplicate(both)) - len(deduplicate(gold)) <= differing
+
+
+def test_spider_schema_list_is_checked_and_read_from_the_flag():
+    from sqlora.cli.train import load_train_config
+
+    assert load_train_config(None, {"spider_schema": "gold,question"}).spider_schemas == ["gold", "question"]
+    assert TrainConfig(data="x", spider_schema="gold").spider_schemas == ["gold"]
+    with pytest.raises(ValueError, match="spider_schema must be one of"):
+        TrainConfig(data="x", spider_schema=["gold", "linked"])
+
+
 # ---------------------------------------------------------------- bf16 training
 
 

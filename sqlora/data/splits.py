@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -51,20 +52,32 @@ def split_by_group(
     return parts
 
 
+_TABLE_NAME = re.compile(
+    r'CREATE\s+TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?(?:"([^"]+)"|`([^`]+)`|\[([^\]]+)\]|([^\s(]+))', re.IGNORECASE
+)
+
+
 def _folded(text: str) -> str:
     return " ".join(text.lower().split())
 
 
-def deduplicate(examples: Iterable[Example]) -> list[Example]:
-    """Drop repeats, keeping the first: the same question and SQL (ignoring case and spacing) on one database.
+def context_tables(context: str) -> frozenset[str]:
+    """The table names a CREATE TABLE context shows, lower-cased."""
+    return frozenset("".join(parts).lower() for parts in _TABLE_NAME.findall(context))
 
-    Keyed by database rather than context text, so a question that two sources give with differently
-    pruned contexts (sql-create-context and a gold-pruned Spider folder) is learned once.
+
+def deduplicate(examples: Iterable[Example]) -> list[Example]:
+    """Drop repeats, keeping the first: the same question and SQL (ignoring case and spacing) on one database,
+    shown the same tables.
+
+    Keyed by the tables a context shows rather than its text, so a question that two sources give with the
+    same tables differently written (sql-create-context and a gold-pruned Spider folder) is learned once, while
+    the same question in a context with other tables (linked to the question) is a row of its own.
     """
-    seen: set[tuple[str, str, str]] = set()
+    seen: set[tuple[str, str, str, frozenset[str]]] = set()
     kept = []
     for example in examples:
-        key = (example.group, _folded(example.question), _folded(example.sql))
+        key = (example.group, _folded(example.question), _folded(example.sql), context_tables(example.context))
         if key not in seen:
             seen.add(key)
             kept.append(example)

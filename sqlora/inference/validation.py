@@ -11,7 +11,7 @@ from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
 
 from sqlora.sql.identifiers import fix_identifier
-from sqlora.sql.joins import fix_self_comparisons
+from sqlora.sql.joins import fix_self_comparisons, join_missing_column
 from sqlora.sql.schema import Table, parse_schema, render_create_tables
 
 
@@ -75,14 +75,19 @@ def validate_sql(sql: str, schema: str) -> Validation:
 
 
 def repair_identifiers(sql: str, schema: str, attempts: int = 4) -> str | None:
-    """``sql`` with the table/column names SQLite rejects renamed to the schema's closest ones, once it
-    compiles; None when a problem is not a name or has no close match (see :mod:`sqlora.sql.identifiers`)."""
+    """``sql`` with the table/column names SQLite rejects fixed, once it compiles: a column of a schema table the
+    query does not read gets that table joined (:func:`sqlora.sql.joins.join_missing_column`), other names are
+    renamed to the schema's closest ones (:mod:`sqlora.sql.identifiers`); None when a problem is not a name or
+    has no fix."""
     for _ in range(attempts):
         verdict = validate_sql(sql, schema)
         if verdict.valid:
             return sql
+        tables = list(_schema_tables(schema))
         try:
-            fixed = fix_identifier(sql, verdict.errors[0], list(_schema_tables(schema)))
+            fixed = join_missing_column(sql, verdict.errors[0], tables) or fix_identifier(
+                sql, verdict.errors[0], tables
+            )
         except sqlite3.Error:
             return None
         if fixed is None or fixed == sql:

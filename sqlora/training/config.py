@@ -49,10 +49,11 @@ class TrainConfig:
 
     # data
     data: str | list[str] = option("", "Training data: file, Spider folder or hub id (repeat to combine).")
-    spider_schema: str = option(
+    spider_schema: str | list[str] = option(
         "full",
         "Spider folders: full database schemas, 'gold' (pruned to the gold query), 'question' (linked to the"
-        " question) or 'question+gold' (linked, plus what the gold query uses).",
+        " question) or 'question+gold' (linked, plus what the gold query uses); several (comma-separated) give"
+        " each question once per distinct context.",
         choices=SPIDER_SCHEMAS,
     )
     eval_data: str | None = option(None, "Validation data (default: validation_fraction of the databases).")
@@ -134,8 +135,9 @@ class TrainConfig:
         for spec in dataclasses.fields(self):
             choices = spec.metadata.get("choices")
             value = getattr(self, spec.name)
-            if choices and value not in choices:
-                raise ValueError(f"{spec.name} must be one of {', '.join(choices)}, not {value!r}")
+            for item in value if isinstance(value, list) else [value]:
+                if choices and item not in choices:
+                    raise ValueError(f"{spec.name} must be one of {', '.join(choices)}, not {item!r}")
         for name in ("batch_size", "grad_accum", "lora_r", "max_length", "num_generations", "max_completion_length"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, not {getattr(self, name)}")
@@ -171,6 +173,10 @@ class TrainConfig:
     @property
     def data_sources(self) -> list[str]:
         return [self.data] if isinstance(self.data, str) else list(self.data)
+
+    @property
+    def spider_schemas(self) -> list[str]:
+        return [self.spider_schema] if isinstance(self.spider_schema, str) else list(self.spider_schema)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

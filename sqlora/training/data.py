@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from pathlib import Path
 from typing import NamedTuple
 
 from sqlora.data.loaders import load_examples
@@ -22,7 +23,9 @@ class PreparedData(NamedTuple):
 
 
 def load_rows(config: TrainConfig, source: str) -> list[Example]:
-    return load_examples(source, db_dir=config.db_dir, spider_schema=config.spider_schema).examples
+    """A source's rows; a Spider folder gives its questions once per configured schema mode."""
+    modes = config.spider_schemas if Path(source).is_dir() else config.spider_schemas[:1]
+    return [e for mode in modes for e in load_examples(source, db_dir=config.db_dir, spider_schema=mode).examples]
 
 
 def prepare_data(config: TrainConfig, tokenizer) -> PreparedData:
