@@ -9,14 +9,12 @@ SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 def validation_dbs(adapter: Path) -> list[str]:
     """The databases a run split off for validation: never trained on, and not its held-out test databases."""
-    from sqlora.data.loaders import load_examples
     from sqlora.data.splits import deduplicate, split_by_group
     from sqlora.training.config import TrainConfig
+    from sqlora.training.data import load_rows
 
     config = TrainConfig.from_yaml(Path(adapter) / "train_config.yaml")
-    examples = deduplicate(
-        e for source in config.data_sources for e in load_examples(source, spider_schema=config.spider_schema).examples
-    )
+    examples = deduplicate(e for source in config.data_sources for e in load_rows(config, source))
     examples = [e for e in examples if e.db_id not in set(config.holdout_dbs)]
     splits = split_by_group(examples, validation=config.validation_fraction, test=0.0, seed=config.seed)
     return sorted({e.db_id for e in splits.validation if e.db_id})

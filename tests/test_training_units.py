@@ -342,6 +342,8 @@ def test_spider_schema_list_is_checked_and_read_from_the_flag():
     assert TrainConfig(data="x", spider_schema="gold").spider_schemas == ["gold"]
     with pytest.raises(ValueError, match="spider_schema must be one of"):
         TrainConfig(data="x", spider_schema=["gold", "linked"])
+    with pytest.raises(ValueError, match="at least one mode"):
+        TrainConfig(data="x", spider_schema=[])
 
 
 # ---------------------------------------------------------------- bf16 training

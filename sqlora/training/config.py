@@ -138,6 +138,8 @@ class TrainConfig:
             for item in value if isinstance(value, list) else [value]:
                 if choices and item not in choices:
                     raise ValueError(f"{spec.name} must be one of {', '.join(choices)}, not {item!r}")
+        if not self.spider_schemas:
+            raise ValueError("spider_schema needs at least one mode")
         for name in ("batch_size", "grad_accum", "lora_r", "max_length", "num_generations", "max_completion_length"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, not {getattr(self, name)}")
