@@ -71,3 +71,22 @@ def test_blend_is_the_weighted_sum_of_updates(tmp_path, tiny_model_dir, weight):
         expected = (1 - weight) * want_first[name] + weight * want_second[name]
         assert update.abs().max() > 1e-3
         torch.testing.assert_close(update, expected, atol=1e-5, rtol=1e-4)
+
+
+def test_a_blend_folded_to_a_rank_is_the_best_approximation_of_that_rank(tmp_path, tiny_model_dir):
+    first, second, out = tmp_path / "first", tmp_path / "second", tmp_path / "folded"
+    _random_adapter(tiny_model_dir, first, seed=1)
+    _random_adapter(tiny_model_dir, second, seed=2)
+    (second / "train_config.yaml").write_text("lora_r: 4\n")
+
+    _blend_module().blend(str(first), str(second), 0.75, out, rank=4)
+
+    assert json.loads((out / "adapter_config.json").read_text())["r"] == 4
+    assert (out / "train_config.yaml").read_text() == "lora_r: 4\n"  # the recipe's last training
+    want_first, want_second = _updates(tiny_model_dir, first), _updates(tiny_model_dir, second)
+    for name, update in _updates(tiny_model_dir, out).items():
+        expected = 0.25 * want_first[name] + 0.75 * want_second[name]
+        singular = torch.linalg.svdvals(expected.float())
+        best_error = singular[4:].square().sum().sqrt()  # Eckart-Young: no rank-4 matrix is closer
+        assert torch.linalg.matrix_rank(update.float(), atol=1e-4) <= 4
+        assert (update - expected).norm() <= best_error * 1.01 + 1e-5
