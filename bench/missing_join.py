@@ -22,18 +22,18 @@ RESULTS = ROOT / "bench" / "results" / "missing_join.json"
 
 
 def repaired(sql: str, schema: str, join_first: bool, attempts: int = 4) -> str | None:
-    """``sql`` repaired until it compiles against ``schema`` (None when it cannot be)."""
-    from sqlora.inference.validation import _schema_tables, validate_sql
+    """``sql`` repaired until it compiles against ``schema`` (None when it cannot be): as `sqlora eval` does
+    (:func:`sqlora.inference.validation.repair_identifiers`), or with name repair alone."""
+    from sqlora.inference.validation import _schema_tables, repair_identifiers, validate_sql
     from sqlora.sql.identifiers import fix_identifier
-    from sqlora.sql.joins import join_missing_column
 
+    if join_first:
+        return repair_identifiers(sql, schema, attempts)
     for _ in range(attempts):
         verdict = validate_sql(sql, schema)
         if verdict.valid:
             return sql
-        tables = list(_schema_tables(schema))
-        error = verdict.errors[0]
-        fixed = (join_missing_column(sql, error, tables) if join_first else None) or fix_identifier(sql, error, tables)
+        fixed = fix_identifier(sql, verdict.errors[0], list(_schema_tables(schema)))
         if fixed is None or fixed == sql:
             return None
         sql = fixed
