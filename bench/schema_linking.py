@@ -36,7 +36,8 @@ VARIANTS = ["full", "question-linked tables", "question-linked tables and column
 
 def variant_tables(name: str, example) -> list:
     from sqlora.data.pruning import gold_pruned_tables
-    from sqlora.db.sqlite import sqlite_links, sqlite_tables, sqlite_values
+    from sqlora.db.context import sqlite_file_values
+    from sqlora.db.sqlite import sqlite_links, sqlite_tables
     from sqlora.sql.linking import question_pruned_tables
 
     tables = sqlite_tables(example.db_path)
@@ -45,7 +46,7 @@ def variant_tables(name: str, example) -> list:
     if name == "gold":
         return gold_pruned_tables(example.sql, tables) or list(tables)
     linked = question_pruned_tables(
-        example.question, tables, sqlite_links(example.db_path), sqlite_values(example.db_path)
+        example.question, tables, sqlite_links(example.db_path), sqlite_file_values(example.db_path)
     )
     if name == "question-linked tables":
         kept = {t.name for t in linked}

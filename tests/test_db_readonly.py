@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import pytest
 
 from sqlora.db import Database, DatabaseError, QueryError, UnsafeSQLError
@@ -28,6 +30,15 @@ def test_open_sqlite_by_path_and_url(spider_dir, climbing):
         Database("sqlite:////nonexistent/x.sqlite")
     with pytest.raises(DatabaseError, match="in-memory"):
         Database("duckdb:///:memory:")
+
+
+def test_a_foreign_key_declared_in_another_case_is_read_without_a_warning(spider_dir):
+    # loan_1 declares loan.cust_ID REFERENCES customer(Cust_ID) with the column spelled cust_ID
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with Database(spider_sqlite(spider_dir, "loan_1")) as db:
+            keys = db.foreign_keys()
+    assert ("loan", ("cust_ID",), "customer") in {(fk.table, fk.columns, fk.ref_table) for fk in keys}
 
 
 def test_tables_and_foreign_keys(climbing):

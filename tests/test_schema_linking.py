@@ -9,6 +9,7 @@ import pytest
 from sqlora.data.loaders import load_examples
 from sqlora.data.pruning import gold_pruned_tables, with_gold_columns
 from sqlora.db.connect import Database
+from sqlora.db.context import sqlite_file_values
 from sqlora.db.sqlite import sqlite_links, sqlite_tables
 from sqlora.sql.linking import Link, ValueIndex, question_columns, question_pruned_tables, shares_word, words
 from sqlora.sql.schema import Table, parse_schema
@@ -90,6 +91,15 @@ def test_database_contexts_link_by_stored_values(spider_dir):
         assert ("climber", "country") in db.value_index.columns_in("Which climbers are from West Germany?")
         context = db.schema_context(question="What are the names of climbers from West Germany?")
     assert context == "CREATE TABLE climber (Climber_ID INT, Name TEXT, Country TEXT, Mountain_ID INT)"
+
+
+def test_dataset_rows_link_with_the_values_a_live_database_gives(spider_dir):
+    path = spider_dir / "database" / "loan_1" / "loan_1.sqlite"
+    from_file = sqlite_file_values(str(path))
+    with Database(path) as db:
+        assert from_file.columns_in("Which customers live in New York?") == {("customer", "state"), ("bank", "state")}
+        assert from_file._columns == db.value_index._columns
+    assert sqlite_file_values(str(path)) is from_file  # read once per file
 
 
 def test_sqlite_links_reads_declared_foreign_keys(concert_db):

@@ -11,7 +11,8 @@ from sqlora.constants import SPIDER_SCHEMAS
 from sqlora.data.pruning import gold_pruned_context, with_gold_columns
 from sqlora.data.record import Example, LoadResult, RowError
 from sqlora.data.validation import REQUIRED, InvalidRow, check_example
-from sqlora.db.sqlite import sqlite_links, sqlite_schema_context, sqlite_tables, sqlite_values
+from sqlora.db.context import sqlite_file_values
+from sqlora.db.sqlite import sqlite_links, sqlite_schema_context, sqlite_tables
 from sqlora.sql.linking import question_pruned_tables
 from sqlora.sql.schema import render_create_tables
 
@@ -229,7 +230,7 @@ def load_spider(
                     elif schema in ("question", "question+gold"):
                         tables, links = sqlite_tables(str(db_path)), sqlite_links(str(db_path))
                         linked = question_pruned_tables(
-                            str(row.get("question")), tables, links, sqlite_values(str(db_path))
+                            str(row.get("question")), tables, links, sqlite_file_values(str(db_path))
                         )
                         if schema == "question+gold":
                             linked = with_gold_columns(str(row.get("query") or ""), tables, linked)

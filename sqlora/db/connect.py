@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -9,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import create_engine, inspect
 from sqlalchemy.engine import URL, Engine, make_url
+from sqlalchemy.exc import SAWarning
 from sqlalchemy.pool import NullPool
 
 from sqlora.db import executors
@@ -161,7 +163,12 @@ class Database:
             tables = [Table(name, self._columns(insp, name)) for name in names]
             fks = []
             for name in names:
-                for fk in insp.get_foreign_keys(name, schema=self.schema):
+                # SQLite: a key whose column differs in case from its declaration still comes from PRAGMA
+                # foreign_key_list; SQLAlchemy's warning about it would reach the user as noise
+                with warnings.catch_warnings():
+                    warnings.filterwarnings("ignore", ".*SQL-parsed foreign key constraint", SAWarning)
+                    found = insp.get_foreign_keys(name, schema=self.schema)
+                for fk in found:
                     ref = fk.get("referred_table")
                     cols = tuple(fk.get("constrained_columns") or ())
                     ref_cols = tuple(fk.get("referred_columns") or ())

@@ -15,6 +15,7 @@ needs; :mod:`sqlora.sql.linking`), in their original order.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from sqlglot import exp
@@ -42,7 +43,10 @@ def question_tables(db: Database, question: str) -> list[Table]:
 
 def column_values(db: Database, rows: int = 10_000) -> ValueIndex:
     """The distinct text values of each column among the first ``rows`` rows of its table (read-only, 5 s per
-    column at most; a column that cannot be read is left out)."""
+    column at most; a column that cannot be read is left out).
+
+    These queries and :func:`column_samples`' are sqlora's own, built from quoted names: they run in the
+    read-only transaction with its timeout and row cap, without the parser gate that generated SQL passes."""
     schema = db.schema if db.backend != "postgresql" else None  # postgres: search_path
     columns = []
     for table in db.tables():
@@ -53,11 +57,21 @@ def column_values(db: Database, rows: int = 10_000) -> ValueIndex:
             inner = exp.select(c).from_(names.table(table.name, db.dialect, schema)).limit(rows)
             query = exp.select(c.copy()).distinct().from_(inner.subquery("s"))
             try:
-                found = db.execute_readonly(query.sql(dialect=db.dialect), timeout_s=5.0, max_rows=rows).rows
+                found = db.execute_unchecked(query.sql(dialect=db.dialect), timeout_s=5.0, max_rows=rows).rows
             except Exception:  # values only sharpen the linking; never fail a context over them
                 continue
             columns.append((table.name, col, [row[0] for row in found]))
     return ValueIndex(columns)
+
+
+@lru_cache(maxsize=64)
+def sqlite_file_values(db_path: str) -> ValueIndex:
+    """:func:`column_values` of a SQLite file, read once per file: dataset loading links thousands of questions
+    to a few hundred database files, and must see the values the live path sees."""
+    from sqlora.db.connect import Database
+
+    with Database(f"sqlite:///{db_path}") as db:
+        return column_values(db)
 
 
 def column_samples(db: Database, table: Table, n: int, text_len: int = 30) -> dict[str, list]:
@@ -78,7 +92,7 @@ def column_samples(db: Database, table: Table, n: int, text_len: int = 30) -> di
             .limit(n)
         )
         try:
-            rows = db.execute_readonly(query.sql(dialect=db.dialect), timeout_s=5.0, max_rows=n).rows
+            rows = db.execute_unchecked(query.sql(dialect=db.dialect), timeout_s=5.0, max_rows=n).rows
         except Exception:  # a sample is a nicety; never fail the context over it
             continue
         values = [_short(r[0], text_len) for r in rows if r[0] is not None and not isinstance(r[0], bytes)]

@@ -11,7 +11,7 @@ from contextlib import closing
 from functools import lru_cache
 from pathlib import Path
 
-from sqlora.sql.linking import Link, ValueIndex
+from sqlora.sql.linking import Link
 from sqlora.sql.schema import Table, quote_identifier, render_create_tables
 
 
@@ -59,22 +59,6 @@ def sqlite_links(db_path: str) -> tuple[Link, ...]:
                 ref_table, column, ref_column = row[2], row[3], row[4]
                 links.append(Link(table.name, column, ref_table, ref_column or column))
     return tuple(links)
-
-
-@lru_cache(maxsize=64)
-def sqlite_values(db_path: str, rows: int = 10_000) -> ValueIndex:
-    """The text values of a SQLite file's columns (the first ``rows`` rows of each table), for schema linking."""
-    columns = []
-    with closing(connect_readonly(db_path)) as conn:
-        for table in sqlite_tables(db_path):
-            for column, _ in table.columns:
-                name, source = quote_identifier(column), quote_identifier(table.name)
-                try:
-                    found = conn.execute(f"SELECT DISTINCT {name} FROM (SELECT {name} FROM {source} LIMIT {rows})")
-                    columns.append((table.name, column, [row[0] for row in found]))
-                except sqlite3.Error:
-                    continue
-    return ValueIndex(columns)
 
 
 def sqlite_schema_context(db_path: str | Path) -> str:
