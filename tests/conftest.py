@@ -1,10 +1,13 @@
-"""Shared fixtures: paths to ../shared/data and a tiny model built from a config."""
+"""Shared fixtures: paths to ../shared/data and a tiny model built from a config; the database fixtures of
+``db_fixtures`` (servers, schemas, checksums) are registered here for every test module."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
+
+pytest_plugins = ["db_fixtures"]  # assertion rewriting included
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"

@@ -17,14 +17,14 @@ PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 MARIADB_URL = "mysql+pymysql://root@127.0.0.1:3306/test"
 
 
-def _pg_connect(dbname: str = "test", autocommit: bool = True):
+def pg_connect(dbname: str = "test", autocommit: bool = True):
     import psycopg
 
     return psycopg.connect(host="127.0.0.1", port=5432, user="postgres", dbname=dbname, autocommit=autocommit,
                            connect_timeout=3)  # fmt: skip
 
 
-def _my_connect(database: str | None = "test"):
+def mariadb_connect(database: str | None = "test"):
     import pymysql
 
     return pymysql.connect(host="127.0.0.1", port=3306, user="root", password="", database=database,
@@ -34,7 +34,7 @@ def _my_connect(database: str | None = "test"):
 @pytest.fixture(scope="session")
 def pg_available() -> None:
     try:
-        _pg_connect().close()
+        pg_connect().close()
     except Exception as err:
         pytest.skip(f"PostgreSQL at 127.0.0.1:5432 unreachable ({err}); run `bash .ci/services.sh`")
 
@@ -42,7 +42,7 @@ def pg_available() -> None:
 @pytest.fixture(scope="session")
 def mariadb_available() -> None:
     try:
-        _my_connect().close()
+        mariadb_connect().close()
     except Exception as err:
         pytest.skip(f"MariaDB at 127.0.0.1:3306 unreachable ({err}); run `bash .ci/services.sh`")
 
@@ -99,7 +99,7 @@ def load_into(target: str, conn, tables, schema: str | None = None) -> None:
 def pg_schema(pg_available):
     """A fresh PostgreSQL schema name, dropped afterwards."""
     name = unique_name()
-    conn = _pg_connect()
+    conn = pg_connect()
     conn.execute(f"CREATE SCHEMA {name}")
     try:
         yield name
@@ -112,7 +112,7 @@ def pg_schema(pg_available):
 def mariadb_database(mariadb_available):
     """A fresh MariaDB database name, dropped afterwards."""
     name = unique_name()
-    conn = _my_connect(None)
+    conn = mariadb_connect(None)
     conn.cursor().execute(f"CREATE DATABASE {name}")
     try:
         yield name
@@ -157,7 +157,7 @@ def sqlite_checksum(path: Path) -> str:
 
 
 def pg_checksum(schema: str) -> str:
-    conn = _pg_connect()
+    conn = pg_connect()
     try:
         cols = conn.execute(
             "SELECT table_name, column_name, data_type FROM information_schema.columns WHERE table_schema = %s "
@@ -175,7 +175,7 @@ def pg_checksum(schema: str) -> str:
 
 
 def mariadb_checksum(database: str) -> str:
-    conn = _my_connect(database)
+    conn = mariadb_connect(database)
     try:
         cur = conn.cursor()
         cur.execute(

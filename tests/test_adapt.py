@@ -7,25 +7,22 @@ import sqlite3
 
 import pytest
 import sqlglot
+from db_fixtures import (
+    PG_URL,
+    load_into,
+    pg_checksum,
+    pg_connect,
+    spider_sqlite,
+    sqlite_checksum,
+    sqlite_tables,
+    writable_copy,
+)
 from typer.testing import CliRunner
 
 from sqlora.adapt.split import general_sample, split_pairs
 from sqlora.cli.main import app
 from sqlora.db import Database
 from sqlora.synth import Pair
-
-pytest.register_assert_rewrite("db_fixtures")
-pytest_plugins = ["db_fixtures"]
-from db_fixtures import (  # noqa: E402
-    PG_URL,
-    _pg_connect,
-    load_into,
-    pg_checksum,
-    spider_sqlite,
-    sqlite_checksum,
-    sqlite_tables,
-    writable_copy,
-)
 
 QUESTIONS = [
     {"question": "How many climbers are there?", "sql": "SELECT count(*) FROM climber"},
@@ -138,7 +135,7 @@ def test_bad_questions_file_fails_clearly(tmp_path, spider_dir):
 
 @pytest.mark.postgres
 def test_adapt_on_postgres_leaves_the_database_unchanged(spider_dir, pg_schema, tiny_model_dir, tmp_path):
-    conn = _pg_connect()
+    conn = pg_connect()
     load_into("postgres", conn, sqlite_tables(spider_sqlite(spider_dir, "climbing")), schema=pg_schema)
     conn.close()
     before = pg_checksum(pg_schema)

@@ -11,11 +11,11 @@ import pytest
 from db_fixtures import (
     MARIADB_URL,
     PG_URL,
-    _my_connect,
-    _pg_connect,
     load_into,
     mariadb_checksum,
+    mariadb_connect,
     pg_checksum,
+    pg_connect,
     sqlite_checksum,
     sqlite_tables,
     writable_copy,
@@ -25,8 +25,6 @@ from typer.testing import CliRunner
 from sqlora.cli.main import app
 from sqlora.inference.generator import SQLResult
 from sqlora.inference.validation import validate_sql
-
-pytest_plugins = ["db_fixtures"]
 
 DB_ID = "musical"
 QUESTION = "How many musicals won an award after 1990?"
@@ -133,7 +131,7 @@ def test_unusable_answers_exit_1_and_leave_the_database_alone(musical, scripted,
 @pytest.mark.postgres
 def test_postgres_execute(spider_dir, pg_schema, scripted):
     source = spider_dir / "database" / DB_ID / f"{DB_ID}.sqlite"
-    with _pg_connect() as conn:
+    with pg_connect() as conn:
         load_into("postgres", conn, sqlite_tables(source, ["musical"]), pg_schema)
     before = pg_checksum(pg_schema)
     scripted(COUNT_SQL)
@@ -148,7 +146,7 @@ def test_postgres_execute(spider_dir, pg_schema, scripted):
 @pytest.mark.mariadb
 def test_mariadb_execute(spider_dir, mariadb_database, scripted):
     source = spider_dir / "database" / DB_ID / f"{DB_ID}.sqlite"
-    conn = _my_connect(mariadb_database)
+    conn = mariadb_connect(mariadb_database)
     try:
         load_into("mysql", conn, sqlite_tables(source, ["musical"]))
     finally:

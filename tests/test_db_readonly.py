@@ -5,14 +5,11 @@ from __future__ import annotations
 import warnings
 
 import pytest
+from db_fixtures import MARIADB_URL, PG_URL, load_into, mariadb_connect, pg_connect, spider_sqlite, sqlite_tables
 
 from sqlora.db import Database, DatabaseError, QueryError, UnsafeSQLError
 from sqlora.db.sqlite import sqlite_schema_context
 from sqlora.sql.schema import parse_schema
-
-pytest.register_assert_rewrite("db_fixtures")
-pytest_plugins = ["db_fixtures"]
-from db_fixtures import MARIADB_URL, PG_URL, _my_connect, _pg_connect, load_into, spider_sqlite, sqlite_tables  # noqa: E402
 
 
 @pytest.fixture
@@ -100,7 +97,7 @@ def test_execute_readonly_result(climbing):
 
 @pytest.mark.postgres
 def test_postgres_reflection_and_context(spider_dir, pg_schema):
-    conn = _pg_connect()
+    conn = pg_connect()
     load_into("postgres", conn, sqlite_tables(spider_sqlite(spider_dir, "climbing")), schema=pg_schema)
     conn.execute(f"ALTER TABLE {pg_schema}.mountain ADD PRIMARY KEY (mountain_id)")
     conn.execute(f"ALTER TABLE {pg_schema}.climber ADD FOREIGN KEY (mountain_id) REFERENCES {pg_schema}.mountain")
@@ -116,7 +113,7 @@ def test_postgres_reflection_and_context(spider_dir, pg_schema):
 
 @pytest.mark.mariadb
 def test_mariadb_reflection(spider_dir, mariadb_database):
-    conn = _my_connect(mariadb_database)
+    conn = mariadb_connect(mariadb_database)
     load_into("mysql", conn, sqlite_tables(spider_sqlite(spider_dir, "climbing")))
     conn.close()
     with Database(MARIADB_URL.replace("/test", f"/{mariadb_database}")) as db:

@@ -5,13 +5,10 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
+from db_fixtures import MARIADB_URL, PG_URL, load_into, mariadb_connect, pg_connect, spider_sqlite, sqlite_tables
 
 from sqlora.db import Database
 from sqlora.sql.dialects import SUPPORTED_DIALECTS, DialectError, dialect_for_url, normalize_dialect, transpile
-
-pytest.register_assert_rewrite("db_fixtures")
-pytest_plugins = ["db_fixtures"]
-from db_fixtures import MARIADB_URL, PG_URL, _my_connect, _pg_connect, load_into, spider_sqlite, sqlite_tables  # noqa: E402
 
 DB_ID = "climbing"  # mountain(Mountain_ID, Name, Height, Prominence, Range, Country), climber(..., Points, Mountain_ID)
 
@@ -100,7 +97,7 @@ def test_duckdb_matches_sqlite(source, expected, tmp_path):
 
 @pytest.mark.postgres
 def test_postgres_matches_sqlite(source, expected, pg_schema):
-    conn = _pg_connect()
+    conn = pg_connect()
     load_into("postgres", conn, sqlite_tables(source), schema=pg_schema)
     conn.close()
     with Database(PG_URL, schema=pg_schema) as db:
@@ -111,7 +108,7 @@ def test_postgres_matches_sqlite(source, expected, pg_schema):
 
 @pytest.mark.mariadb
 def test_mariadb_matches_sqlite(source, expected, mariadb_database):
-    conn = _my_connect(mariadb_database)
+    conn = mariadb_connect(mariadb_database)
     load_into("mysql", conn, sqlite_tables(source))
     conn.close()
     with Database(MARIADB_URL.replace("/test", f"/{mariadb_database}")) as db:

@@ -9,6 +9,19 @@ from collections import Counter
 
 import pytest
 import sqlglot
+from db_fixtures import (
+    MARIADB_URL,
+    PG_URL,
+    load_into,
+    mariadb_checksum,
+    mariadb_connect,
+    pg_checksum,
+    pg_connect,
+    spider_sqlite,
+    sqlite_checksum,
+    sqlite_tables,
+    writable_copy,
+)
 
 from sqlora.data.from_database import examples_from_database
 from sqlora.db import Database
@@ -16,22 +29,6 @@ from sqlora.sql.schema import parse_schema
 from sqlora.synth import FAMILIES, generate_pairs
 from sqlora.synth.generate import result_digest, shape
 from sqlora.synth.phrasing import attribute, humanize, noun
-
-pytest.register_assert_rewrite("db_fixtures")
-pytest_plugins = ["db_fixtures"]
-from db_fixtures import (  # noqa: E402
-    MARIADB_URL,
-    PG_URL,
-    _my_connect,
-    _pg_connect,
-    load_into,
-    mariadb_checksum,
-    pg_checksum,
-    spider_sqlite,
-    sqlite_checksum,
-    sqlite_tables,
-    writable_copy,
-)
 
 
 def _check_pairs_run(path, pairs) -> None:
@@ -194,7 +191,7 @@ def test_empty_database_is_a_clear_error(tmp_path):
 
 @pytest.mark.postgres
 def test_pairs_on_postgres(spider_dir, pg_schema):
-    conn = _pg_connect()
+    conn = pg_connect()
     load_into("postgres", conn, sqlite_tables(spider_sqlite(spider_dir, "climbing")), schema=pg_schema)
     conn.close()
     before = pg_checksum(pg_schema)
@@ -210,7 +207,7 @@ def test_pairs_on_postgres(spider_dir, pg_schema):
 
 @pytest.mark.mariadb
 def test_pairs_on_mariadb(spider_dir, mariadb_database):
-    conn = _my_connect(mariadb_database)
+    conn = mariadb_connect(mariadb_database)
     load_into("mysql", conn, sqlite_tables(spider_sqlite(spider_dir, "climbing")))
     conn.close()
     before = mariadb_checksum(mariadb_database)

@@ -6,24 +6,21 @@ from __future__ import annotations
 import time
 
 import pytest
-
-from sqlora.db import Database, QueryError, QueryTimeout, UnsafeSQLError, check_readonly
-
-pytest.register_assert_rewrite("db_fixtures")
-pytest_plugins = ["db_fixtures"]
-from db_fixtures import (  # noqa: E402
+from db_fixtures import (
     MARIADB_URL,
     PG_URL,
-    _my_connect,
-    _pg_connect,
     load_into,
     mariadb_checksum,
+    mariadb_connect,
     pg_checksum,
+    pg_connect,
     spider_sqlite,
     sqlite_checksum,
     sqlite_tables,
     writable_copy,
 )
+
+from sqlora.db import Database, QueryError, QueryTimeout, UnsafeSQLError, check_readonly
 
 HOSTILE = [
     "INSERT INTO climber VALUES (99, 'x', 'y', 'z', 1.0, 1)",
@@ -259,7 +256,7 @@ def test_duckdb_readonly_layer_and_timeout(duck_db):
 # -- PostgreSQL -----------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def pg_db(spider_dir, pg_schema):
-    conn = _pg_connect()
+    conn = pg_connect()
     load_into("postgres", conn, sqlite_tables(spider_sqlite(spider_dir, DB_ID)), schema=pg_schema)
     conn.close()
     with Database(PG_URL, schema=pg_schema) as db:
@@ -308,7 +305,7 @@ def test_postgres_timeout_and_row_cap(pg_db):
 # -- MariaDB --------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def maria_db(spider_dir, mariadb_database):
-    conn = _my_connect(mariadb_database)
+    conn = mariadb_connect(mariadb_database)
     load_into("mysql", conn, sqlite_tables(spider_sqlite(spider_dir, DB_ID)))
     conn.close()
     with Database(MARIADB_URL.replace("/test", f"/{mariadb_database}")) as db:

@@ -15,9 +15,7 @@ from pathlib import Path
 import pytest
 
 pytest.importorskip("mcp")
-pytest.register_assert_rewrite("db_fixtures")
-pytest_plugins = ["db_fixtures"]
-from db_fixtures import PG_URL, _pg_connect, load_into, pg_checksum, spider_sqlite, sqlite_checksum, sqlite_tables  # noqa: E402
+from db_fixtures import PG_URL, load_into, pg_checksum, pg_connect, spider_sqlite, sqlite_checksum, sqlite_tables  # noqa: E402
 from mcp import Client  # noqa: E402
 from mcp.client.stdio import StdioServerParameters  # noqa: E402
 
@@ -137,7 +135,7 @@ def test_stdio_server_on_sqlite(musical_db, tiny_model_dir):
 
 @pytest.fixture(scope="module")
 def pg_musical(spider_dir, pg_schema) -> str:
-    conn = _pg_connect()
+    conn = pg_connect()
     load_into("postgres", conn, sqlite_tables(spider_sqlite(spider_dir, DB_ID)), schema=pg_schema)
     conn.execute(f"ALTER TABLE {pg_schema}.musical ADD PRIMARY KEY (musical_id)")
     conn.execute(f"ALTER TABLE {pg_schema}.actor ADD FOREIGN KEY (musical_id) REFERENCES {pg_schema}.musical")

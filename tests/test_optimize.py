@@ -5,22 +5,19 @@ from __future__ import annotations
 import sqlite3
 
 import pytest
-
-from sqlora.db import Database, UnsafeSQLError
-from sqlora.db.optimize import optimize_hints
-
-pytest.register_assert_rewrite("db_fixtures")
-pytest_plugins = ["db_fixtures"]
-from db_fixtures import (  # noqa: E402
+from db_fixtures import (
     MARIADB_URL,
     PG_URL,
-    _my_connect,
-    _pg_connect,
     load_into,
+    mariadb_connect,
+    pg_connect,
     spider_sqlite,
     sqlite_tables,
     writable_copy,
 )
+
+from sqlora.db import Database, UnsafeSQLError
+from sqlora.db.optimize import optimize_hints
 
 FILTER = "SELECT Name FROM climber WHERE Country = 'West Germany' LIMIT 5"
 JOIN = (
@@ -112,7 +109,7 @@ def test_duckdb_plan_without_index_advice(spider_dir, tmp_path):
 
 @pytest.mark.postgres
 def test_postgres_suggests_index_until_it_exists(spider_dir, pg_schema):
-    conn = _pg_connect()
+    conn = pg_connect()
     load_into("postgres", conn, sqlite_tables(spider_sqlite(spider_dir, "climbing")), schema=pg_schema)
     with Database(PG_URL, schema=pg_schema) as db:
         sql = "SELECT name FROM climber WHERE country = 'West Germany' LIMIT 5"
@@ -127,7 +124,7 @@ def test_postgres_suggests_index_until_it_exists(spider_dir, pg_schema):
 
 @pytest.mark.mariadb
 def test_mariadb_suggests_index_until_it_exists(spider_dir, mariadb_database):
-    conn = _my_connect(mariadb_database)
+    conn = mariadb_connect(mariadb_database)
     load_into("mysql", conn, sqlite_tables(spider_sqlite(spider_dir, "climbing")))
     with Database(MARIADB_URL.replace("/test", f"/{mariadb_database}")) as db:
         report = optimize_hints(JOIN.replace("Mountain_ID", "mountain_id"), db)

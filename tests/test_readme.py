@@ -26,7 +26,6 @@ from sqlora.cli.main import app
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
 SCALED = {"--max-steps": "2", "--limit": "4"}
-pytest.register_assert_rewrite("db_fixtures")
 
 
 def quickstart_blocks() -> tuple[list[str], str]:
