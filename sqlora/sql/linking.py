@@ -30,6 +30,7 @@ _STOPWORDS = frozenset(
 )  # fmt: skip
 _YEAR = re.compile(r"\b(1[5-9]|20)\d\d\b")
 MAX_VALUE_WORDS = 6
+_NOT_ALNUM = re.compile(r"[^a-z0-9]+")
 SMALL_TABLE = 4  # tables with at most this many columns are kept whole
 
 
@@ -68,7 +69,7 @@ class ValueIndex:
 
 def normalized(text: str) -> str:
     """Lower case, runs of other characters than letters and digits as one space."""
-    return " ".join(re.split(r"[^a-z0-9]+", text.lower())).strip()
+    return _NOT_ALNUM.sub(" ", text.lower()).strip()
 
 
 def words(text: str) -> set[str]:
