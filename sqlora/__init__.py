@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from sqlora.db.executors import QueryResult
     from sqlora.evaluation.runner import EvalReport, evaluate
     from sqlora.inference.generator import SQLGenerator, SQLResult
+    from sqlora.sql.linking import ValueIndex
     from sqlora.training import TrainConfig, train
 
 try:
@@ -90,8 +91,12 @@ def generate_sql(
     repair: bool = True,
     stop: Literal["sqlora", "eos"] = "sqlora",
     constrained: bool = False,
+    values: ValueIndex | None = None,
 ) -> SQLResult:
     """Answer ``question`` over ``schema`` (CREATE TABLE text) with SQL validated against that schema.
+
+    ``values``, the stored text values of the database (``Database.value_index``), let the answer's filter
+    literals be matched to what the rows hold (``state = 'NY'`` -> ``'New York'`` when the question says so).
 
     The model loads once per process for each combination of settings (:meth:`SQLGenerator.shared`);
     ``model`` None is the embedded SmolLM2-135M-Instruct (or the adapter's base model). On the embedded model
@@ -113,4 +118,4 @@ def generate_sql(
         stop=stop,
         constrained=constrained,
     )
-    return generator.generate(question, schema)
+    return generator.generate(question, schema, values)

@@ -41,7 +41,7 @@ class ScriptedSQLNotAModel:
         self.sql = sql
         self.schemas: list[str] = []
 
-    def generate(self, question: str, schema: str) -> SQLResult:
+    def generate(self, question: str, schema: str, values=None) -> SQLResult:
         self.schemas.append(schema)
         verdict = validate_sql(self.sql, schema)
         return SQLResult(self.sql, verdict.valid, verdict.errors)

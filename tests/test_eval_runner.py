@@ -27,7 +27,7 @@ class ScriptedGenerator:
         self.answers = list(answers)
         self.verdicts: list[str | None] = []
 
-    def generate_batch(self, pairs, checks=None):
+    def generate_batch(self, pairs, checks=None, values=None):
         out = [SQLResult(self.answers.pop(0), True, [], "", 0.1 * (i + 1), 5) for i, _ in enumerate(pairs)]
         out[0].repaired = True  # as if the first of each batch had its names repaired
         self.verdicts += [check(r.sql) if check else "no check" for r, check in zip(out, checks or [], strict=True)]

@@ -36,7 +36,7 @@ class StubGenerator:
         self.sql, self.fail = sql, fail
         self.pairs: list[tuple[str, str]] = []
 
-    def generate_batch(self, pairs: list[tuple[str, str]]) -> list[SQLResult]:
+    def generate_batch(self, pairs: list[tuple[str, str]], checks=None, values=None) -> list[SQLResult]:
         if self.fail:
             raise RuntimeError("CUDA out of memory")
         self.pairs.extend(pairs)

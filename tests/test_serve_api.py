@@ -60,7 +60,7 @@ class StubGeneratorForExecutionPath:
         self.calls: list[int] = []
         self.pairs: list[tuple[str, str]] = []
 
-    def generate_batch(self, pairs: list[tuple[str, str]]) -> list[SQLResult]:
+    def generate_batch(self, pairs: list[tuple[str, str]], checks=None, values=None) -> list[SQLResult]:
         self.calls.append(len(pairs))
         self.pairs.extend(pairs)
         time.sleep(self.delay_s)
@@ -156,7 +156,7 @@ def test_schemas_are_cut_to_the_tables_the_question_is_about(spider_dir):
 
 def test_generator_failure_is_a_clear_5xx(musical_db):
     class Broken(StubGeneratorForExecutionPath):
-        def generate_batch(self, pairs):
+        def generate_batch(self, pairs, checks=None, values=None):
             raise RuntimeError("CUDA out of memory")
 
     with stub_client(musical_db, Broken()) as c:
@@ -186,7 +186,7 @@ class CandidateJudge(StubGeneratorForExecutionPath):
     candidates = 4
     probes = ("SELECT Name FROM musical", "SELECT Name FROM musical WHERE 1 = 0", "SELECT nope FROM musical")
 
-    def generate_batch(self, pairs, checks=None):
+    def generate_batch(self, pairs, checks=None, values=None):
         self.verdicts = [[check(sql) if check else "no check" for sql in self.probes] for check in checks or []]
         return super().generate_batch(pairs)
 
@@ -340,9 +340,9 @@ def test_concurrent_requests_batched_onto_the_real_tiny_model(musical_db, tiny_g
         model_name = tiny_generator.model_name
         adapter = None
 
-        def generate_batch(self, pairs):
+        def generate_batch(self, pairs, checks=None, values=None):
             calls.append(len(pairs))
-            return original(pairs)
+            return original(pairs, checks, values)
 
     app = create_app(ServeSettings(db_url=f"sqlite:///{musical_db}", max_wait_ms=50), generator=Counting())
     bodies = asyncio.run(_concurrent(app, [f"How many actors are older than {n}?" for n in range(6)]))

@@ -67,8 +67,8 @@ def score(
 ) -> dict:
     """Generate SQL for every example and score it on ``db``: ``{"n", "n_scored", "ex", "rows"}``.
 
-    Gold SQL is in the database's dialect; answers (in SQLite, the training dialect) are rewritten for it first,
-    as ``sqlora ask --db`` does.
+    Gold SQL is in the database's dialect; answers (in SQLite, the training dialect), their literals grounded in
+    the database's values, are rewritten for it first, as ``sqlora ask --db`` does.
     """
     rows: list[Scored] = []
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
@@ -76,7 +76,9 @@ def score(
         task = bar.add_task(label, total=len(examples))
         for start in range(0, len(examples), batch_size):
             chunk = examples[start : start + batch_size]
-            answers = generator.generate_batch([(e.question, e.context) for e in chunk])
+            answers = generator.generate_batch(
+                [(e.question, e.context) for e in chunk], values=[db.value_index] * len(chunk)
+            )
             for example, answer in zip(chunk, answers, strict=True):
                 pred = in_dialect(answer.sql or "", db.dialect, example.context)
                 correct, error = compare(db, example.sql, pred)

@@ -94,7 +94,7 @@ def ask(
     generator = _generator(
         model, adapter, prompt_style, precision, max_new_tokens=max_new_tokens, constrained=constrained
     )
-    result = generator.generate(question, context)
+    result = generator.generate(question, context, database.value_index if database is not None else None)
     report: dict[str, Any] = {**result.to_dict(), "dialect": dialect, "sqlite_sql": result.sql, "executed": False}
     problem = None
     if not result.sql.strip():

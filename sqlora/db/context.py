@@ -43,13 +43,20 @@ def question_tables(db: Database, question: str) -> list[Table]:
 
 def column_values(db: Database, rows: int = 10_000) -> ValueIndex:
     """The distinct text values of each column among the first ``rows`` rows of its table (read-only, 5 s per
-    column at most; a column that cannot be read is left out).
+    column at most; a column that cannot be read is left out); tables with more rows are marked partial.
 
     These queries and :func:`column_samples`' are sqlora's own, built from quoted names: they run in the
     read-only transaction with its timeout and row cap, without the parser gate that generated SQL passes."""
     schema = db.schema if db.backend != "postgresql" else None  # postgres: search_path
-    columns = []
+    columns, partial = [], []
     for table in db.tables():
+        sample = exp.select("1").from_(names.table(table.name, db.dialect, schema)).limit(rows + 1)
+        counted = exp.select(exp.Count(this=exp.Star())).from_(sample.subquery("s"))
+        try:
+            if db.execute_unchecked(counted.sql(dialect=db.dialect), timeout_s=5.0, max_rows=1).rows[0][0] > rows:
+                partial.append(table.name)
+        except Exception:  # noqa: BLE001 - unknown size: its values may be incomplete
+            partial.append(table.name)
         for col, kind in table.columns:
             if any(t in (kind or "").upper() for t in _SKIP_TYPES):
                 continue
@@ -61,7 +68,7 @@ def column_values(db: Database, rows: int = 10_000) -> ValueIndex:
             except Exception:  # values only sharpen the linking; never fail a context over them
                 continue
             columns.append((table.name, col, [row[0] for row in found]))
-    return ValueIndex(columns)
+    return ValueIndex(columns, partial)
 
 
 @lru_cache(maxsize=64)

@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from sqlora.data.record import Example
+from sqlora.db.context import sqlite_file_values
 from sqlora.db.sqlite import connect_readonly
 from sqlora.evaluation.exact_match import exact_match
 from sqlora.evaluation.execution import (
@@ -26,6 +27,7 @@ from sqlora.evaluation.execution import (
 )
 from sqlora.evaluation.hardness import LEVELS, spider_hardness
 from sqlora.evaluation.testsuite import DEFAULT_K, testsuite_match
+from sqlora.sql.linking import ValueIndex
 
 DATABASE, TESTSUITE = "database", "testsuite"
 
@@ -33,7 +35,12 @@ DATABASE, TESTSUITE = "database", "testsuite"
 class Generator(Protocol):
     """What the runner needs from a model: :class:`sqlora.inference.generator.SQLGenerator` fits."""
 
-    def generate_batch(self, pairs: list[tuple[str, str]], checks: Sequence[Callable | None] | None = None) -> list: ...
+    def generate_batch(
+        self,
+        pairs: list[tuple[str, str]],
+        checks: Sequence[Callable | None] | None = None,
+        values: Sequence[ValueIndex | None] | None = None,
+    ) -> list: ...
 
 
 @dataclass
@@ -167,6 +174,13 @@ class _Scorer:
 
         return check
 
+    def values(self, example: Example) -> ValueIndex | None:
+        """The text values the example's real database stores (read once per file), for literal grounding."""
+        path = database_path(example, self.db_dir)
+        if path is None or not isinstance(self.connection(example), sqlite3.Connection):
+            return None  # no database, or one that does not open (the row is scored as such)
+        return sqlite_file_values(path)
+
     def score(self, example: Example, pred: str) -> tuple[ExecutionOutcome, str]:
         conn = self.connection(example)
         if isinstance(conn, str):
@@ -212,7 +226,8 @@ def evaluate(
                 chunk = examples[start : start + size]
                 began = time.perf_counter()
                 checks = [scorer.execution_check(e) if execution_checks else None for e in chunk]
-                answers = generator.generate_batch([(e.question, e.context) for e in chunk], checks)
+                values = [scorer.values(e) for e in chunk]
+                answers = generator.generate_batch([(e.question, e.context) for e in chunk], checks, values)
                 generation_s += time.perf_counter() - began
                 for example, answer in zip(chunk, answers, strict=True):
                     results.append(_score_one(scorer, example, answer))

@@ -33,6 +33,8 @@ from sqlora.models.loading import (
 from sqlora.models.shipped import resolve_adapter
 from sqlora.prompts.extraction import extract_sql
 from sqlora.prompts.templates import render_prompt
+from sqlora.sql.linking import ValueIndex
+from sqlora.sql.values import ground_literals
 
 Check = Callable[[str], str | None]
 """A caller's test of a valid answer (e.g. run it on the real database): a reason to reject it, or None."""
@@ -221,31 +223,48 @@ class SQLGenerator:
         return outputs
 
     def generate_batch(
-        self, pairs: list[tuple[str, str]], checks: Sequence[Check | None] | None = None
+        self,
+        pairs: list[tuple[str, str]],
+        checks: Sequence[Check | None] | None = None,
+        values: Sequence[ValueIndex | None] | None = None,
     ) -> list[SQLResult]:
         """Answer (question, schema) pairs; each result is validated against its schema.
 
         ``checks`` (one per pair, optional) test valid answers further, e.g. by running them read-only on the
-        real database. With ``candidates > 1``, answers that are invalid or fail their check are replaced by
-        the best beam that passes (execution-guided selection). Each answer goes through :meth:`answer`
-        (extraction, validation, the ``repairs`` steps); none of that calls the model.
+        real database. ``values`` (one per pair, optional) are the text values the pair's database stores, for
+        grounding filter literals. With ``candidates > 1``, answers that are invalid or fail their check are
+        replaced by the best beam that passes (execution-guided selection). Each answer goes through
+        :meth:`answer` (extraction, validation, the ``repairs`` steps, literal grounding); none of that calls
+        the model.
         """
         checks = list(checks) if checks is not None else [None] * len(pairs)
+        values = list(values) if values is not None else [None] * len(pairs)
         started = time.perf_counter()
         completions = self.complete([self.prompt(q, s) for q, s in pairs], [s for _, s in pairs])
         elapsed = time.perf_counter() - started
         results = []
-        for (_, schema), (text, count), check in zip(pairs, completions, checks, strict=True):
-            result = self.answer(text, schema, elapsed / len(pairs), count)
+        for (question, schema), (text, count), check, stored in zip(pairs, completions, checks, values, strict=True):
+            result = self.answer(text, schema, elapsed / len(pairs), count, question=question, values=stored)
             if result.valid and check and self.candidates > 1:  # checks only matter when there is a choice
                 result.rejected = check(result.sql)
             results.append(result)
         if self.candidates > 1:
-            self._pick_candidate(pairs, results, checks)
+            self._pick_candidate(pairs, results, checks, values)
         return results
 
-    def answer(self, text: str, schema: str, latency_s: float = 0.0, generated_tokens: int = 0) -> SQLResult:
-        """The SQL in a completion, validated against ``schema``, after the ``repairs`` steps in order.
+    def answer(
+        self,
+        text: str,
+        schema: str,
+        latency_s: float = 0.0,
+        generated_tokens: int = 0,
+        *,
+        question: str = "",
+        values: ValueIndex | None = None,
+    ) -> SQLResult:
+        """The SQL in a completion, validated against ``schema``, after the ``repairs`` steps in order and, with
+        repairs on and the database's ``values`` given, its filter literals grounded in the stored values
+        (:mod:`sqlora.sql.values`).
 
         An answer that validates after some step is valid; ``repaired`` says whether the steps changed it.
         """
@@ -256,12 +275,20 @@ class SQLGenerator:
             fixed = step(current, schema)
             if fixed is not None:
                 current, valid = fixed, True
+        if valid and self.repairs and values is not None:
+            grounded = ground_literals(current, question, values)
+            if grounded is not None and validate_sql(grounded, schema).valid:
+                current = grounded
         if not valid:
             return SQLResult(sql, False, verdict.errors, text, latency_s, generated_tokens)
         return SQLResult(current, True, [], text, latency_s, generated_tokens, repaired=current != sql)
 
     def _pick_candidate(
-        self, pairs: list[tuple[str, str]], results: list[SQLResult], checks: list[Check | None]
+        self,
+        pairs: list[tuple[str, str]],
+        results: list[SQLResult],
+        checks: list[Check | None],
+        values: list[ValueIndex | None],
     ) -> None:
         """Beam search ``candidates`` completions for answers that are invalid or rejected by their check.
 
@@ -280,7 +307,10 @@ class SQLGenerator:
             old.generated_tokens += sum(count for _, count in texts)
             fallback = None
             for text, _ in texts:
-                chosen = self.answer(text, pairs[i][1], old.latency_s, old.generated_tokens)
+                question, schema = pairs[i]
+                chosen = self.answer(
+                    text, schema, old.latency_s, old.generated_tokens, question=question, values=values[i]
+                )
                 if not chosen.valid:
                     continue
                 chosen.repaired = True  # not the model's first answer
@@ -293,8 +323,9 @@ class SQLGenerator:
                 if fallback is not None and not old.valid:
                     results[i] = fallback
 
-    def generate(self, question: str, schema: str) -> SQLResult:
-        return self.generate_batch([(question, schema)])[0]
+    def generate(self, question: str, schema: str, values: ValueIndex | None = None) -> SQLResult:
+        """Answer one question (see :meth:`generate_batch`)."""
+        return self.generate_batch([(question, schema)], values=[values])[0]
 
 
 @lru_cache(maxsize=4)

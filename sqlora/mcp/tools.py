@@ -132,7 +132,7 @@ class DatabaseTools:
         try:
             generator = self.generator
             with self._generate_lock:
-                result = generator.generate(question, schema)
+                result = generator.generate(question, schema, self.database.value_index)
         except Exception as err:  # noqa: BLE001 - a model failure is reported, the server stays up
             raise ToolError(f"generation failed: {_first_line(err)}") from err
         tables = [t.name for t in parse_schema(schema)]

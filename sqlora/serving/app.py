@@ -118,11 +118,15 @@ class ServerState:
 
     def _generate(self, pairs: list[tuple[str, str]]) -> list[Any]:
         generator = self.generator
-        if self.database is None or getattr(generator, "candidates", 1) <= 1:
+        if self.database is None:
             return generator.generate_batch(pairs)
-        # Execution-guided selection among the generator's beam candidates, for questions over this database.
-        checks = [self.database_check(schema) if schema in self._database_contexts else None for _, schema in pairs]
-        return generator.generate_batch(pairs, checks)
+        # For questions over this database: its stored values ground the answers' filter literals, and with beam
+        # candidates its answers are checked there (execution-guided selection).
+        ours = [schema if schema in self._database_contexts else None for _, schema in pairs]
+        values = [self.database.value_index if schema else None for schema in ours]
+        guided = getattr(generator, "candidates", 1) > 1
+        checks = [self.database_check(schema) if schema and guided else None for schema in ours]
+        return generator.generate_batch(pairs, checks, values)
 
     def database_check(self, schema: str) -> Callable[[str], str | None]:
         """A check for SQLGenerator: why an answer fails or returns no rows on the database (read-only), or None."""

@@ -44,18 +44,32 @@ class Link(NamedTuple):
 
 
 class ValueIndex:
-    """Which columns hold which text values, to find the values a question mentions ("from Texas" → ``state``)."""
+    """Which columns hold which text values, to find the values a question mentions ("from Texas" → ``state``),
+    and each column's stored text values as written (:meth:`stored`). ``partial`` names the tables whose values
+    were read from some of their rows only: their columns have no :meth:`stored` list."""
 
-    def __init__(self, columns: Iterable[tuple[str, str, Iterable[object]]] = ()):
+    def __init__(self, columns: Iterable[tuple[str, str, Iterable[object]]] = (), partial: Iterable[str] = ()):
         self._columns: dict[str, set[tuple[str, str]]] = defaultdict(set)
+        self._stored: dict[tuple[str, str], list[str]] = {}
+        cut = {table.lower() for table in partial}
         for table, column, values in columns:
+            key = (table.lower(), column.lower())
+            texts = self._stored.setdefault(key, []) if key[0] not in cut else []
             for value in values:
-                text = normalized(value) if isinstance(value, str) else ""
+                if not isinstance(value, str):
+                    continue
+                texts.append(value)
+                text = normalized(value)
                 if len(text) >= 3 and text.count(" ") < MAX_VALUE_WORDS:
-                    self._columns[text].add((table.lower(), column.lower()))
+                    self._columns[text].add(key)
 
     def __len__(self) -> int:
         return len(self._columns)
+
+    def stored(self, table: str, column: str) -> list[str] | None:
+        """The distinct text values ``table.column`` holds (case-insensitive names); None if they were not all
+        read."""
+        return self._stored.get((table.lower(), column.lower()))
 
     def columns_in(self, question: str) -> set[tuple[str, str]]:
         """The (table, column) pairs, lower case, holding a value the question spells out (whole words)."""
