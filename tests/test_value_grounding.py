@@ -23,6 +23,7 @@ VALUES = ValueIndex(
         ("tryout", "pPos", ["goalie", "mid", "striker"]),
         ("loan", "loan_type", ["Mortgages", "Auto", "Business"]),
         ("customer", "state", ["New York", "Utah", "Texas"]),
+        ("airports", "iata", ["THE", "JFK", "LAX"]),
     ]
 )
 
@@ -77,6 +78,7 @@ def test_literals_the_column_does_not_hold_are_grounded(question, sql, grounded)
         ("Loans over 5?", "SELECT * FROM loan WHERE amount > 'five'"),  # a column without stored text values
         ("Customers in texas?", "SELECT * FROM bank, customer WHERE state = 'texas'"),  # two tables have `state`
         ("Which goalies?", "SELECT cName FROM tryout WHERE pPos = 'goal keeper'"),  # question spells no value
+        ("Which cities have the most airports in the US?", "SELECT city FROM airports WHERE iata = 'US'"),  # "the"
         ("Goalie", "SELECT nope FROM"),  # not SQL
     ],
 )

@@ -19,7 +19,7 @@ from typing import NamedTuple
 
 from sqlora.sql.schema import Table
 
-_STOPWORDS = frozenset(
+STOPWORDS = frozenset(
     {
         "a", "an", "the", "of", "in", "on", "for", "to", "and", "or", "by", "with", "what", "which", "who",
         "whom", "whose", "how", "many", "much", "is", "are", "was", "were", "be", "been", "do", "does", "did",
@@ -90,9 +90,7 @@ def words(text: str) -> set[str]:
     """Lower-case singular words of a question or an identifier (snake_case and camelCase split), no stopwords."""
     text = re.sub(r"([a-z])([A-Z])", r"\1 \2", text)
     return {
-        _singular(word)
-        for word in re.split(r"[^A-Za-z0-9]+", text.lower())
-        if len(word) >= 2 and word not in _STOPWORDS
+        _singular(word) for word in re.split(r"[^A-Za-z0-9]+", text.lower()) if len(word) >= 2 and word not in STOPWORDS
     }
 
 

@@ -7,8 +7,9 @@ compares text exactly, so the query runs and returns nothing. :func:`ground_lite
 from the database) give a clear choice:
 
 1. the stored value that differs only in case, spacing or punctuation (``'Goalie'`` -> ``'goalie'``);
-2. else the stored value the question spells out (whole words: "branches in New York state" -> ``'New York'``)
-   and no other literal of the query already uses; when it spells out several, the one closest to the literal;
+2. else the stored value the question spells out (whole words, not only common ones like "the": "branches in
+   New York state" -> ``'New York'``) and no other literal of the query already uses; when it spells out
+   several, the one closest to the literal;
 3. else nothing: a literal no rule grounds is left as written.
 
 Literals the column holds, ``LIKE`` patterns, and columns whose values were not all read are never touched.
@@ -22,7 +23,7 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
 
-from sqlora.sql.linking import ValueIndex, normalized
+from sqlora.sql.linking import STOPWORDS, ValueIndex, normalized
 
 _COMPARISONS = (exp.EQ, exp.NEQ)
 
@@ -51,6 +52,11 @@ def _column_values(column: exp.Column, values: ValueIndex) -> list[str] | None:
     return found[0] if len(found) == 1 else None
 
 
+def _says_something(text: str) -> bool:
+    """Whether a value the question spells out is more than common words ("the" is no airport code here)."""
+    return len(text) >= 2 and any(word not in STOPWORDS for word in text.split())
+
+
 def grounded_value(literal: str, stored: list[str], question: str, used: frozenset[str] = frozenset()) -> str | None:
     """The stored value ``literal`` stands for (rules 1 and 2 of the module docstring), or None; ``used``: the
     query's literals (normalized), which rule 2 does not choose."""
@@ -64,7 +70,7 @@ def grounded_value(literal: str, stored: list[str], question: str, used: frozens
     spelled = [
         value
         for value in stored
-        if len(normalized(value)) >= 2 and f" {normalized(value)} " in asked and normalized(value) not in used
+        if f" {normalized(value)} " in asked and normalized(value) not in used and _says_something(normalized(value))
     ]
     if not spelled:
         return None
