@@ -63,18 +63,17 @@ def grounded_value(literal: str, stored: list[str], question: str, used: frozens
     if literal in stored:
         return None
     key = normalized(literal)
-    same = [value for value in stored if normalized(value) == key]
-    if same:
-        return same[0]
+    forms = [(value, normalized(value)) for value in stored]  # each stored value normalized once
+    same = next((value for value, form in forms if form == key), None)
+    if same is not None:
+        return same
     asked = f" {normalized(question)} "
     spelled = [
-        value
-        for value in stored
-        if f" {normalized(value)} " in asked and normalized(value) not in used and _says_something(normalized(value))
+        (value, form) for value, form in forms if f" {form} " in asked and form not in used and _says_something(form)
     ]
     if not spelled:
         return None
-    return max(spelled, key=lambda value: SequenceMatcher(None, key, normalized(value)).ratio())
+    return max(spelled, key=lambda pair: SequenceMatcher(None, key, pair[1]).ratio())[0]
 
 
 def _text(node: exp.Expression) -> str | None:
