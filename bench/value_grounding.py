@@ -92,6 +92,8 @@ def main() -> None:
     generator = SQLGenerator(adapter=args.adapter, repair=True)
     results = json.loads(args.output.read_text()) if args.output.exists() else {}
     for spec in args.set:
+        if spec.count(":") != 2 or not spec.rsplit(":", 1)[1].isdigit():
+            parser.error(f"--set {spec!r}: expected name:databases:rows, e.g. val_sqlcc:aircraft,loan_1:80")
         name, databases, rows = spec.split(":")
         chosen = list(HOLDOUT_DBS) if databases == "HOLDOUT" else databases.split(",")
         results[name] = {
